@@ -1,0 +1,133 @@
+"""The record of every call: a conversation, its ordered turns, and each response's raw usage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        CONNECTING = "connecting", "Connecting"
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        FAILED = "failed", "Failed"
+
+    class Transport(models.TextChoices):
+        WEBRTC = "webrtc", "WebRTC (voice)"
+        WEBSOCKET = "websocket", "WebSocket (text)"
+
+    class Mode(models.TextChoices):
+        BROKERED = "brokered", "Brokered by the server"
+        DIRECT = "direct", "Direct with an ephemeral key"
+        TEXT = "text", "Server-side text session"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONNECTING)
+    transport = models.CharField(max_length=16, choices=Transport.choices)
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    model = models.CharField(max_length=100)
+    voice = models.CharField(max_length=50, blank=True)
+    instructions = models.TextField(blank=True)
+    upstream_session_id = models.CharField(max_length=100, blank=True)
+    upstream_call_id = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # Totals derived from the ResponseUsage rows (kept here so lists need no aggregation).
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    turn_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-started_at"], name="conv_owner_started"),
+            models.Index(fields=["status", "-started_at"], name="conv_status_started"),
+            models.Index(fields=["-started_at"], name="conv_started"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["upstream_call_id"],
+                condition=~models.Q(upstream_call_id=""),
+                name="conv_unique_call_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.owner_id}, {self.started_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+
+class Turn(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        INTERRUPTED = "interrupted", "Interrupted"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        BROWSER = "browser", "Relayed by the browser"
+        SIDEBAND = "sideband", "Server sideband"
+        SERVER = "server", "Server text session"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    item_id = models.CharField(max_length=100)
+    previous_item_id = models.CharField(max_length=100, blank=True)
+    # Position in the item chain, recomputed when an item arrives out of order.
+    position = models.PositiveIntegerField(default=0)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.BROWSER)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "position"]
+        indexes = [models.Index(fields=["conversation", "position"], name="turn_conv_position")]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "item_id"], name="turn_unique_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+
+class ResponseUsage(models.Model):
+    """One `response.done` usage object, kept exactly as received so costs can be recomputed."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="responses"
+    )
+    response_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=32, blank=True)
+    usage = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "response_id"], name="usage_unique_response"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id} ({self.status})"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LocalRealtimeConfig(AppConfig):
+    name = "localrealtime"
+    verbose_name = "Local realtime engine"

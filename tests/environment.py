@@ -1,0 +1,29 @@
+"""What the suite needs from the machine, and how a missing piece is reported.
+
+Outside CI a missing service or browser skips the tests that need it, with the reason. In CI
+(`CI=true`) the same absence is an error: a run that silently skipped them would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (locally) or fail (in CI) unless `condition` holds."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_chromium() -> str:
+    require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM

@@ -1,0 +1,183 @@
+"""Voiceapp settings: the one place that reads the environment.
+
+Every variable is listed, with its default, in README.md ("Configuration"). Unsafe combinations
+are reported by the system checks in ``voiceapp/checks.py`` rather than silently accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+
+from voiceapp.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A development-only key: the check voiceapp.E001 refuses it whenever DEBUG is off.
+DEFAULT_SECRET_KEY = "django-insecure-voiceapp-development-only"
+SECRET_KEY = env_str("SECRET_KEY", DEFAULT_SECRET_KEY)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # daphne first: its runserver replaces Django's, so `runserver` serves ASGI and WebSockets.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "voiceapp",
+    "conversations",
+    "signaling",
+    "localrealtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Everything needs a signed-in user unless a view is marked @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "voiceapp.urls"
+ASGI_APPLICATION = "voiceapp.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "voiceapp.context_processors.realtime",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        # Persistent connections: database_sync_to_async would otherwise open one per call.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer --------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth -----------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "talk"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Internationalisation, static files -----------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Tests and `make run` serve static files straight from the finders, without collectstatic.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
+
+# --- Security behind a proxy ----------------------------------------------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Opt-in: trusting X-Forwarded-Proto is only safe behind a proxy that overwrites it.
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- The Realtime upstream ------------------------------------------------------------------
+# With OPENAI_API_KEY unset, Voiceapp talks to its own embedded local engine (localrealtime/).
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+LOCAL_REALTIME_ENABLED = env_bool("LOCAL_REALTIME_ENABLED", not OPENAI_API_KEY)
+# The key the local engine accepts as its "server key": derived, so every process agrees on it.
+LOCAL_REALTIME_API_KEY = env_str(
+    "LOCAL_REALTIME_API_KEY",
+    "sk-local-" + hashlib.sha256(f"local-realtime:{SECRET_KEY}".encode()).hexdigest()[:40],
+)
+# "openai" sends `Authorization: Bearer`; "azure" sends `api-key` and mints a key for the SDP post.
+OPENAI_API_TYPE = env_str("OPENAI_API_TYPE", "openai")
+OPENAI_BASE_URL = env_str(
+    "OPENAI_BASE_URL",
+    "https://api.openai.com/v1" if OPENAI_API_KEY else "http://127.0.0.1:8000/local-realtime/v1",
+).rstrip("/")
+REALTIME_API_KEY = OPENAI_API_KEY or LOCAL_REALTIME_API_KEY
+USING_LOCAL_ENGINE = not OPENAI_API_KEY
+
+REALTIME_MODEL = env_str("REALTIME_MODEL", "gpt-realtime-2.1")
+REALTIME_VOICE = env_str("REALTIME_VOICE", "marin")
+REALTIME_VOICES = env_list(
+    "REALTIME_VOICES",
+    ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"],
+)
+REALTIME_TRANSCRIPTION_MODEL = env_str("REALTIME_TRANSCRIPTION_MODEL", "gpt-4o-mini-transcribe")
+REALTIME_TURN_DETECTION = env_str("REALTIME_TURN_DETECTION", "server_vad")
+REALTIME_INSTRUCTIONS = env_str(
+    "REALTIME_INSTRUCTIONS",
+    "You are Voiceapp's assistant. Answer briefly and clearly, in the user's language.",
+)
+# Direct mode hands the browser an ephemeral key; brokered mode (the default) never does.
+REALTIME_DIRECT_MODE_ENABLED = env_bool("REALTIME_DIRECT_MODE_ENABLED", True)
+REALTIME_EPHEMERAL_KEY_TTL = env_int("REALTIME_EPHEMERAL_KEY_TTL", 60, minimum=10, maximum=7200)
+REALTIME_HTTP_TIMEOUT = env_int("REALTIME_HTTP_TIMEOUT", 20, minimum=1, maximum=300)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "voiceapp.logging.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+}
