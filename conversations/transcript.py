@@ -1,0 +1,423 @@
+"""Realtime server events in, the record of a conversation out — sans I/O.
+
+`Transcript` is a plain object fed server events (dicts decoded from JSON) one at a time. It keeps
+what the record needs: one `TurnState` per conversation item that is a user or assistant message,
+one `UsageState` per `response.done`, and the upstream session id. It imports nothing from Django,
+does no I/O and reads no clock, so the consumer, the sideband watcher, the local engine and the
+benchmarks all wrap the same rules. See /work/shared/realtime-protocol.md §4 for the events.
+
+The rules, in one place:
+- a user's words are the `…input_audio_transcription.completed` transcript, or the `input_text`
+  of a typed message; an assistant's are `response.output_audio_transcript.done` /
+  `response.output_text.done` (beta names too), or the content of `response.done` /
+  `…output_item.done` / `conversation.item.done` items when those events never came;
+- order is the item chain (`previous_item_id`), never arrival;
+- feeding an event twice, or an event whose effect is already recorded, changes nothing;
+- a reply cut off (`response.done` cancelled / incomplete, `conversation.item.truncated`) is
+  interrupted, and keeps the words that were heard when the event says which ones;
+- a malformed event is rejected with a reason; nothing raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+USER = "user"
+ASSISTANT = "assistant"
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+INTERRUPTED = "interrupted"
+FAILED = "failed"
+
+_CUT_OFF = {"cancelled", "incomplete"}
+
+
+@dataclass(slots=True)
+class TurnState:
+    """One user or assistant message item. `previous_item_id` is "" for the first or unknown."""
+
+    item_id: str
+    role: str
+    text: str = ""
+    status: str = IN_PROGRESS
+    previous_item_id: str = ""
+    response_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageState:
+    """One response's outcome: its status and its `usage` object exactly as received."""
+
+    response_id: str
+    status: str
+    usage: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one event did: changed the record, changed nothing, or was rejected (with why)."""
+
+    kind: Literal["changed", "unchanged", "rejected"]
+    event_type: str = ""
+    event_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Malformed(Exception):
+    """Raised inside a handler; `feed` turns it into a rejected `Outcome`."""
+
+
+def _str(event: Mapping[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise Malformed(f"{key} is missing or not a string")
+    return value
+
+
+def _optional_str(event: Mapping[str, Any], key: str) -> str:
+    value = event.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Malformed(f"{key} is not a string")
+    return value
+
+
+def _text(event: Mapping[str, Any], key: str) -> str:
+    """Final words: a string, possibly empty (silence transcribes to "")."""
+    value = event.get(key)
+    if not isinstance(value, str):
+        raise Malformed(f"{key} is missing or not a string")
+    return value
+
+
+def _mapping(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = event.get(key)
+    if not isinstance(value, Mapping):
+        raise Malformed(f"{key} is missing or not an object")
+    return value
+
+
+def content_text(item: Mapping[str, Any]) -> str:
+    """The words in an item's `content` parts (`transcript` of audio, `text` of text)."""
+    content = item.get("content")
+    if not isinstance(content, Sequence) or isinstance(content, str):
+        return ""
+    words = []
+    for part in content:
+        if not isinstance(part, Mapping):
+            continue
+        value = part.get("transcript") or part.get("text")
+        if isinstance(value, str) and value:
+            words.append(value)
+    return " ".join(words)
+
+
+def _is_typed_message(item: Mapping[str, Any]) -> bool:
+    content = item.get("content")
+    if not isinstance(content, Sequence) or isinstance(content, str):
+        return False
+    return any(isinstance(p, Mapping) and p.get("type") == "input_text" for p in content)
+
+
+def order_by_chain(items: Sequence[tuple[str, str]]) -> list[str]:
+    """Item ids in conversation order, each after its `previous_item_id`.
+
+    `items` are `(item_id, previous_item_id)` pairs in the order they were first seen. An item
+    whose predecessor is empty or unknown starts a new run; runs keep the order given, so the
+    result is stable however often it is recomputed. Cycles (only malformed input makes them)
+    are broken at the earliest item given.
+    """
+    known = {item_id for item_id, _ in items}
+    children: dict[str, list[str]] = {}
+    roots = []
+    for item_id, previous in items:
+        if previous in known and previous != item_id:
+            children.setdefault(previous, []).append(item_id)
+        else:
+            roots.append(item_id)
+    ordered: list[str] = []
+    seen: set[str] = set()
+    for start in [*roots, *(item_id for item_id, _ in items)]:
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                ordered.append(node)
+                stack.extend(reversed(children.get(node, [])))
+    return ordered
+
+
+def _count(value: Any) -> int:
+    # bool is an int subclass; a negative count is garbage, not a refund.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
+
+
+def usage_totals(usages: Iterable[Any]) -> UsageTotals:
+    """Sums raw `usage` objects. Cached tokens are part of input tokens, never added twice."""
+    totals = {"input": 0, "cached": 0, "output": 0, "total": 0}
+    for usage in usages:
+        if not isinstance(usage, Mapping):
+            continue
+        details = usage.get("input_token_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
+        input_tokens = _count(usage.get("input_tokens"))
+        output_tokens = _count(usage.get("output_tokens"))
+        totals["input"] += input_tokens
+        totals["cached"] += min(cached, input_tokens)
+        totals["output"] += output_tokens
+        totals["total"] += _count(usage.get("total_tokens")) or input_tokens + output_tokens
+    return UsageTotals(totals["input"], totals["cached"], totals["output"], totals["total"])
+
+
+@dataclass
+class Transcript:
+    """The record of one conversation, built from server events. Seed it with what is stored."""
+
+    turns: dict[str, TurnState] = field(default_factory=dict)
+    usages: dict[str, UsageState] = field(default_factory=dict)
+    session_id: str = ""
+
+    def __post_init__(self) -> None:
+        # Every item seen, message or not (tool calls are links in the chain too), first-seen order.
+        self._links: dict[str, str] = {i: t.previous_item_id for i, t in self.turns.items()}
+        self._event_ids: set[str] = set()
+        # Bumped by every change to what is stored; `feed` compares it to report "changed".
+        self._version = 0
+
+    @classmethod
+    def seeded(
+        cls, *, turns: Iterable[TurnState], usages: Iterable[UsageState], session_id: str = ""
+    ) -> Transcript:
+        """A transcript continuing from stored turns (in their stored order) and usage."""
+        return cls(
+            turns={t.item_id: t for t in turns},
+            usages={u.response_id: u for u in usages},
+            session_id=session_id,
+        )
+
+    def feed(self, event: Any) -> Outcome:
+        if not isinstance(event, Mapping):
+            return Outcome("rejected", reason="event is not an object")
+        event_type, event_id = event.get("type"), event.get("event_id")
+        if not isinstance(event_type, str) or not event_type:
+            return Outcome("rejected", reason="type is missing or not a string")
+        if event_id is not None and not isinstance(event_id, str):
+            return Outcome("rejected", event_type, reason="event_id is not a string")
+        if event_id and event_id in self._event_ids:
+            return Outcome("unchanged", event_type, event_id, "duplicate event_id")
+        before = self._version
+        try:
+            self._dispatch(event_type, event)
+        except Malformed as exc:
+            return Outcome("rejected", event_type, event_id or "", str(exc))
+        if event_id:
+            self._event_ids.add(event_id)
+        changed = self._version != before
+        return Outcome("changed" if changed else "unchanged", event_type, event_id or "")
+
+    def feed_all(self, events: Iterable[Any]) -> list[Outcome]:
+        return [self.feed(event) for event in events]
+
+    def ordered_turns(self) -> list[TurnState]:
+        """The turns in conversation order (the item chain), tool-call items left out."""
+        chain = order_by_chain(list(self._links.items()))
+        return [self.turns[item_id] for item_id in chain if item_id in self.turns]
+
+    def totals(self) -> UsageTotals:
+        return usage_totals(u.usage for u in self.usages.values())
+
+    # --- Handlers -------------------------------------------------------------------------------
+
+    def _dispatch(self, event_type: str, event: Mapping[str, Any]) -> None:
+        handler = _HANDLERS.get(event_type)
+        if handler is not None:
+            handler(self, event)
+
+    def _on_session(self, event: Mapping[str, Any]) -> None:
+        session_id = _optional_str(_mapping(event, "session"), "id")
+        if session_id and not self.session_id:
+            self.session_id = session_id
+            self._version += 1
+
+    # Each handler reads and checks everything it needs before changing anything, so a rejected
+    # event leaves no trace.
+
+    def _on_committed(self, event: Mapping[str, Any]) -> None:
+        item_id, previous = _str(event, "item_id"), _optional_str(event, "previous_item_id")
+        self._turn(item_id, USER)
+        self._link(item_id, previous)
+
+    def _on_item(self, event: Mapping[str, Any]) -> None:
+        item = _mapping(event, "item")
+        item_id, previous = _str(item, "id"), _optional_str(event, "previous_item_id")
+        role, kind = item.get("role"), item.get("type", "message")
+        if kind == "message" and role in (USER, ASSISTANT):
+            turn = self._turn(item_id, role)
+            if role == USER and _is_typed_message(item):
+                self._set_text(turn, content_text(item))
+            else:
+                self._fill_from_item(turn, item)
+        self._link(item_id, previous)
+
+    def _on_user_transcript(self, event: Mapping[str, Any]) -> None:
+        item_id, transcript = _str(event, "item_id"), _text(event, "transcript")
+        self._set_text(self._turn(item_id, USER), transcript)
+
+    def _on_user_transcript_failed(self, event: Mapping[str, Any]) -> None:
+        turn = self._turn(_str(event, "item_id"), USER)
+        if turn.status != COMPLETED:
+            self._set(turn, status=FAILED)
+
+    def _on_assistant_text(self, event: Mapping[str, Any], key: str) -> None:
+        item_id, text = _str(event, "item_id"), _text(event, key)
+        response_id = _optional_str(event, "response_id")
+        turn = self._turn(item_id, ASSISTANT)
+        self._set_response(turn, response_id)
+        self._set_text(turn, text)
+
+    def _on_assistant_transcript(self, event: Mapping[str, Any]) -> None:
+        self._on_assistant_text(event, "transcript")
+
+    def _on_assistant_output_text(self, event: Mapping[str, Any]) -> None:
+        self._on_assistant_text(event, "text")
+
+    def _on_output_item(self, event: Mapping[str, Any]) -> None:
+        item, response_id = _mapping(event, "item"), _optional_str(event, "response_id")
+        for message in self._assistant_messages([item]):
+            self._apply_output_message(message, response_id)
+
+    def _on_response_done(self, event: Mapping[str, Any]) -> None:
+        response = _mapping(event, "response")
+        response_id, status = _str(response, "id"), _optional_str(response, "status")
+        usage = response.get("usage")
+        output = response.get("output")
+        messages = self._assistant_messages(output if isinstance(output, list) else [])
+        self._set_usage(
+            UsageState(response_id, status, usage if isinstance(usage, Mapping) else {})
+        )
+        for message in messages:
+            self._apply_output_message(message, response_id)
+        for turn in [t for t in self.turns.values() if t.response_id == response_id]:
+            self._close(turn, status)
+
+    def _on_truncated(self, event: Mapping[str, Any]) -> None:
+        turn = self._turn(_str(event, "item_id"), ASSISTANT)
+        heard = event.get("transcript", event.get("text"))
+        if isinstance(heard, str):
+            self._set(turn, text=heard)
+        self._set(turn, status=INTERRUPTED)
+
+    def _assistant_messages(self, items: Iterable[Any]) -> list[Mapping[str, Any]]:
+        """The assistant message items among `items` (tool calls skipped), each one checked."""
+        messages = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                raise Malformed("an output item is not an object")
+            if item.get("type", "message") == "message" and item.get("role") == ASSISTANT:
+                self._check_role(_str(item, "id"), ASSISTANT)
+                messages.append(item)
+        return messages
+
+    def _apply_output_message(self, item: Mapping[str, Any], response_id: str) -> None:
+        turn = self._turn(item["id"], ASSISTANT)
+        self._set_response(turn, response_id)
+        self._fill_from_item(turn, item)
+
+    # --- State changes: each bumps the version only when a stored value really changes ----------
+
+    def _check_role(self, item_id: str, role: str) -> None:
+        turn = self.turns.get(item_id)
+        if turn is not None and turn.role != role:
+            raise Malformed(f"item {item_id} is a {turn.role} item, not {role}")
+
+    def _turn(self, item_id: str, role: str) -> TurnState:
+        self._check_role(item_id, role)
+        turn = self.turns.get(item_id)
+        if turn is None:
+            turn = self.turns[item_id] = TurnState(item_id, role)
+            self._links.setdefault(item_id, "")
+            self._version += 1
+        return turn
+
+    def _link(self, item_id: str, previous_item_id: str) -> None:
+        if not self._links.get(item_id):
+            self._links[item_id] = previous_item_id
+        turn = self.turns.get(item_id)
+        if turn is not None and not turn.previous_item_id and previous_item_id:
+            self._set(turn, previous_item_id=previous_item_id)
+
+    def _set(self, turn: TurnState, **changes: str) -> None:
+        for name, value in changes.items():
+            if getattr(turn, name) != value:
+                setattr(turn, name, value)
+                self._version += 1
+
+    def _set_text(self, turn: TurnState, text: str) -> None:
+        """Final words for an item. Words kept for a cut-off reply are not overwritten."""
+        if not (turn.status == INTERRUPTED and turn.text):
+            self._set(turn, text=text)
+        # A transcription that failed and was then retried successfully is complete after all.
+        if turn.status in (IN_PROGRESS, FAILED):
+            self._set(turn, status=COMPLETED)
+
+    def _fill_from_item(self, turn: TurnState, item: Mapping[str, Any]) -> None:
+        """Item content is a fallback: it only fills words no dedicated event has given."""
+        text = content_text(item)
+        if text and not turn.text:
+            self._set(turn, text=text)
+        status = item.get("status")
+        if status == "incomplete":
+            self._set(turn, status=INTERRUPTED)
+        elif status == "completed" and turn.text and turn.status == IN_PROGRESS:
+            self._set(turn, status=COMPLETED)
+
+    def _set_response(self, turn: TurnState, response_id: str) -> None:
+        if response_id and not turn.response_id:
+            self._set(turn, response_id=response_id)
+
+    def _close(self, turn: TurnState, response_status: str) -> None:
+        if response_status in _CUT_OFF:
+            self._set(turn, status=INTERRUPTED)
+        elif response_status == "failed" and turn.status == IN_PROGRESS:
+            self._set(turn, status=FAILED)
+        elif response_status == "completed" and turn.status == IN_PROGRESS:
+            self._set(turn, status=COMPLETED)
+
+    def _set_usage(self, usage: UsageState) -> None:
+        if self.usages.get(usage.response_id) != usage:
+            self.usages[usage.response_id] = usage
+            self._version += 1
+
+
+_HANDLERS: dict[str, Callable[[Transcript, Mapping[str, Any]], None]] = {
+    "session.created": Transcript._on_session,
+    "session.updated": Transcript._on_session,
+    "input_audio_buffer.committed": Transcript._on_committed,
+    "conversation.item.added": Transcript._on_item,
+    "conversation.item.done": Transcript._on_item,
+    "conversation.item.created": Transcript._on_item,  # beta
+    "conversation.item.input_audio_transcription.completed": Transcript._on_user_transcript,
+    "conversation.item.input_audio_transcription.failed": Transcript._on_user_transcript_failed,
+    "response.output_audio_transcript.done": Transcript._on_assistant_transcript,
+    "response.audio_transcript.done": Transcript._on_assistant_transcript,  # beta
+    "response.output_text.done": Transcript._on_assistant_output_text,
+    "response.text.done": Transcript._on_assistant_output_text,  # beta
+    "response.output_item.added": Transcript._on_output_item,
+    "response.output_item.done": Transcript._on_output_item,
+    "response.done": Transcript._on_response_done,
+    "conversation.item.truncated": Transcript._on_truncated,
+}
