@@ -8,6 +8,27 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# The fields a list of conversations shows (history page, admin changelist); the long text
+# fields stay in the database until one conversation is opened.
+LIST_DEFERRED = ("instructions", "error")
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    """Small building blocks for the selectors and the admin."""
+
+    def owned_by(self, user: object) -> ConversationQuerySet:
+        return self.filter(owner=user)
+
+    def newest_first(self) -> ConversationQuerySet:
+        return self.order_by("-started_at", "-id")
+
+    def for_list(self) -> ConversationQuerySet:
+        return self.select_related("owner").defer(*LIST_DEFERRED)
+
+    def with_record(self) -> ConversationQuerySet:
+        """Each conversation with its turns (in chain order) and usage rows, in two queries."""
+        return self.select_related("owner").prefetch_related("turns", "responses")
+
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
@@ -46,6 +67,10 @@ class Conversation(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     turn_count = models.PositiveIntegerField(default=0)
+    # The opening words of the transcript, kept by record_events so lists need no turn query.
+    first_words = models.CharField(max_length=200, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -94,6 +119,8 @@ class Turn(models.Model):
     # Position in the item chain, recomputed when an item arrives out of order.
     position = models.PositiveIntegerField(default=0)
     role = models.CharField(max_length=16, choices=Role.choices)
+    # The response that produced an assistant turn: links it to its ResponseUsage row.
+    response_id = models.CharField(max_length=100, blank=True)
     text = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.BROWSER)
@@ -123,6 +150,7 @@ class ResponseUsage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        ordering = ["conversation", "created_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "response_id"], name="usage_unique_response"
