@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -67,3 +68,45 @@ def check_realtime_upstream(app_configs: Any = None, **kwargs: Any) -> list[Erro
             )
         )
     return problems
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Production mistakes that Django's own deploy checks cannot know about."""
+    problems: list[Warning] = []
+    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    if layer == "channels.layers.InMemoryChannelLayer":
+        problems.append(
+            Warning(
+                "The channel layer is in-memory: Daphne processes cannot reach each other.",
+                hint="Set REDIS_URL; with more than one web process, events are otherwise lost.",
+                id="voiceapp.W101",
+            )
+        )
+    if settings.SECURE_SSL_REDIRECT and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        problems.append(
+            Warning(
+                "SECURE_SSL_REDIRECT is on but SECURE_PROXY_SSL_HEADER is not.",
+                hint="Behind a TLS-terminating proxy every request looks like plain HTTP and "
+                "redirects forever: set SECURE_PROXY_SSL_HEADER=1 (the proxy must overwrite "
+                "X-Forwarded-Proto).",
+                id="voiceapp.W102",
+            )
+        )
+    problems.extend(_check_static_files_collected())
+    return problems
+
+
+def _check_static_files_collected() -> list[Warning]:
+    storage = settings.STORAGES["staticfiles"]["BACKEND"]
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if "Manifest" not in storage or manifest.exists():
+        return []
+    return [
+        Warning(
+            f"Static files have not been collected into {settings.STATIC_ROOT}.",
+            hint="Run `manage.py collectstatic --noinput`: without its manifest every page "
+            "that links a static file fails with a server error.",
+            id="voiceapp.W103",
+        )
+    ]

@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request, redirects and errors included, has its id.
+    "voiceapp.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -80,6 +82,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A dead or unroutable server fails in seconds, so /readyz and requests do not hang on it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------------------------
@@ -112,7 +119,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic writes; nginx may serve it directly (deploy/nginx/voiceapp.conf).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -136,6 +144,17 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Opt-in: trusting X-Forwarded-Proto is only safe behind a proxy that overwrites it.
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancers and container health checks call Daphne directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Django's defaults, stated so a reviewer sees them and nobody weakens them by accident.
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Not HttpOnly: page scripts may read the CSRF token for fetch() posts, and Django's docs note
+# that HttpOnly on this cookie brings no real protection.
+CSRF_COOKIE_HTTPONLY = False
 
 # --- The Realtime upstream ------------------------------------------------------------------
 # With OPENAI_API_KEY unset, Voiceapp talks to its own embedded local engine (localrealtime/).
@@ -178,6 +197,32 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "voiceapp.logging.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # On the handler, not a logger: records from every logger get the request/conversation ids.
+    "filters": {"log_context": {"()": "voiceapp.logging.LogContextFilter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["log_context"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    # Django's default config gives "django" a plain-text console handler in DEBUG; no handlers
+    # of its own leaves it to propagate to the JSON root handler, so every line stays JSON.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
 }
+
+# --- Local realtime engine ------------------------------------------------------------------
+# Sessions (WebRTC calls and WebSocket sessions) carried at once; beyond it new ones get 503.
+LOCAL_REALTIME_MAX_SESSIONS = env_int("LOCAL_REALTIME_MAX_SESSIONS", 8, minimum=1, maximum=256)
+# PocketSphinx worker processes, each with a decoder built at start-up, and the utterances that
+# may wait for one before a transcription fails as busy.
+LOCAL_REALTIME_DECODER_PROCESSES = env_int(
+    "LOCAL_REALTIME_DECODER_PROCESSES", 2, minimum=1, maximum=32
+)
+LOCAL_REALTIME_DECODER_QUEUE = env_int("LOCAL_REALTIME_DECODER_QUEUE", 16, minimum=0, maximum=1000)
+# Like OpenAI, a session ends after 60 minutes.
+LOCAL_REALTIME_MAX_SESSION_SECONDS = env_int(
+    "LOCAL_REALTIME_MAX_SESSION_SECONDS", 3600, minimum=1, maximum=86400
+)
