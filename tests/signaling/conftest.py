@@ -1,0 +1,28 @@
+"""Fixtures for the signaling and upstream tests: a stub upstream, users, socket clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from tests.signaling.stub_upstream import StubUpstream
+from upstream import realtime
+
+
+@pytest_asyncio.fixture
+async def stub(settings) -> AsyncIterator[StubUpstream]:
+    """A real HTTP server on a free port, set as the upstream for this test."""
+    server = StubUpstream()
+    await server.start()
+    settings.OPENAI_BASE_URL = server.base_url
+    settings.REALTIME_API_KEY = "sk-stub-server-key"
+    yield server
+    await realtime.close_client()
+    await server.stop()
+
+
+@pytest.fixture
+def fast_timeout(settings) -> None:
+    settings.REALTIME_HTTP_TIMEOUT = 1
