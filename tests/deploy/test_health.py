@@ -13,18 +13,12 @@ from django.db import connection
 from django.test import AsyncClient
 from pytest_django import Settings
 
+from tests.deploy.dead_services import closed_port, redis_layer
 from tests.deploy.http import get
 from tests.environment import require
 from voiceapp.health import PROBE_TIMEOUT_SECONDS
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-
-def closed_port() -> int:
-    """A local port nothing listens on, picked now so parallel runs do not collide."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -34,12 +28,6 @@ def silent_server() -> Iterator[int]:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         yield server.getsockname()[1]
-
-
-def redis_layer(url: str) -> dict[str, object]:
-    return {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
-    }
 
 
 async def test_healthz_answers_an_anonymous_client() -> None:
