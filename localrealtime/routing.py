@@ -1,1 +1,5 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from localrealtime.consumers import RealtimeConsumer
+
+websocket_urlpatterns = [path("realtime", RealtimeConsumer.as_asgi())]
