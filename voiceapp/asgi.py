@@ -16,12 +16,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 
 from signaling.routing import websocket_urlpatterns as browser_socket_routes  # noqa: E402
 
+# re_path, not path: wrapped in middleware, the inner URLRouter no longer marks "ws/" as a
+# prefix, and path("ws/", …) would then match only "/ws/" itself.
 socket_routes = [
-    path("ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_socket_routes)))),
+    re_path(
+        r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_socket_routes)))
+    ),
 ]
 if settings.LOCAL_REALTIME_ENABLED:
     from localrealtime.routing import websocket_urlpatterns as engine_socket_routes
