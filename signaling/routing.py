@@ -1,1 +1,6 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from signaling.consumers import SignalingConsumer
+
+# Mounted under ws/ (origin check and session auth) by voiceapp/asgi.py.
+websocket_urlpatterns = [path("signaling/", SignalingConsumer.as_asgi())]

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from signaling import messages
+from tests.signaling.client import session_cookie
 from tests.signaling.stub_upstream import StubUpstream
 from upstream import realtime
 
@@ -26,3 +28,19 @@ async def stub(settings) -> AsyncIterator[StubUpstream]:
 @pytest.fixture
 def fast_timeout(settings) -> None:
     settings.REALTIME_HTTP_TIMEOUT = 1
+
+
+@pytest.fixture
+def owner_cookie(owner_client) -> str:
+    return session_cookie(owner_client)
+
+
+@pytest.fixture
+def stranger_cookie(stranger_client) -> str:
+    return session_cookie(stranger_client)
+
+
+@pytest.fixture
+def short_grace(monkeypatch) -> None:
+    """Abandoned calls end after 0.3 s instead of the production grace."""
+    monkeypatch.setattr(messages, "RESUME_GRACE_SECONDS", 0.3)

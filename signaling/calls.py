@@ -1,0 +1,115 @@
+"""Voice call flows (WebRTC): start, broker the offer, confirm a direct call, end, fail.
+
+Plain async functions: the consumer calls them and sends what they return. Each touches the
+database once per unit of work, through conversations.services (the one write path).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from conversations import services
+from upstream import realtime, session_config
+from upstream.errors import UpstreamError
+from upstream.realtime import ClientSecret
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class CallState:
+    """What one socket knows about its voice call."""
+
+    conversation_id: int
+    mode: str
+    voice: str
+    call_id: str = ""
+    ended: bool = False
+    key: ClientSecret | None = field(default=None, repr=False)
+
+
+def calls_url() -> str:
+    """Where a direct-mode browser posts its offer.
+
+    The embedded engine is served by this very app, so the browser gets a same-origin path:
+    the host name the server uses to reach itself may not be the one the browser used.
+    """
+    url = f"{settings.OPENAI_BASE_URL}/realtime/calls"
+    path = urlsplit(url).path
+    embedded = settings.USING_LOCAL_ENGINE and settings.LOCAL_REALTIME_ENABLED
+    return path if embedded and path.startswith("/local-realtime/") else url
+
+
+async def start_call(*, owner: object, mode: str, voice: str | None) -> CallState:
+    """Open the conversation; in direct mode also mint the browser's ephemeral key."""
+    chosen = session_config.choose_voice(voice)
+    conversation = await database_sync_to_async(services.start_conversation)(
+        owner=owner,
+        transport="webrtc",
+        mode=mode,
+        model=settings.REALTIME_MODEL,
+        voice=chosen,
+        instructions=settings.REALTIME_INSTRUCTIONS,
+    )
+    state = CallState(conversation_id=conversation.pk, mode=mode, voice=chosen)
+    if mode == "direct":
+        config = session_config.build(voice=chosen)
+        state.key = await _guarded(
+            state, realtime.create_client_secret(config, settings.REALTIME_EPHEMERAL_KEY_TTL)
+        )
+    return state
+
+
+async def answer_offer(state: CallState, offer_sdp: str) -> str:
+    """Brokered mode: post the offer upstream with the server key; return the answer SDP."""
+    config = session_config.build(voice=state.voice)
+    call = await _guarded(state, realtime.create_call(offer_sdp, config))
+    state.call_id = call.call_id
+    await database_sync_to_async(services.mark_connected)(
+        conversation_id=state.conversation_id, call_id=call.call_id
+    )
+    return call.answer_sdp
+
+
+async def confirm_direct(state: CallState, call_id: str) -> None:
+    """Direct mode: the browser reports the call id it got, so the server can hang it up."""
+    state.call_id = call_id
+    await database_sync_to_async(services.mark_connected)(
+        conversation_id=state.conversation_id, call_id=call_id
+    )
+
+
+async def end_call(state: CallState, reason: str) -> None:
+    """Hang up upstream (when the call id is known) and end the conversation. Idempotent."""
+    if state.ended:
+        return
+    state.ended = True
+    if state.call_id:
+        try:
+            await realtime.hangup(state.call_id)
+        except UpstreamError as exc:
+            # The conversation still ends: a call we cannot reach will time out upstream.
+            logger.warning("hangup failed", extra={"call_id": state.call_id, "code": exc.code})
+    await database_sync_to_async(services.end_conversation)(
+        conversation_id=state.conversation_id, reason=reason
+    )
+
+
+async def _guarded(state: CallState, pending: Awaitable[T]) -> T:
+    """Await an upstream call; on failure mark the conversation failed, then re-raise."""
+    try:
+        return await pending
+    except UpstreamError as exc:
+        state.ended = True
+        await database_sync_to_async(services.fail_conversation)(
+            conversation_id=state.conversation_id, error=f"{exc.code}: {exc.message}"
+        )
+        raise

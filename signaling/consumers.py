@@ -1,0 +1,169 @@
+"""The browser's signaling socket: parse at the edge, call a flow, send what it returns.
+
+Close codes: 4401 when the user is not signed in (the socket is accepted first so that the
+browser sees the code). Cross-origin sockets never reach this consumer: the
+AllowedHostsOriginValidator in voiceapp/asgi.py refuses the handshake (HTTP 403 in Daphne).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from signaling import calls, messages, presence, relay
+from signaling.chat import ChatSession
+from signaling.messages import ProtocolError
+from signaling.ratelimit import TokenBucket
+from upstream.errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+
+class SignalingConsumer(AsyncJsonWebsocketConsumer):
+    call: calls.CallState | None = None
+    chat: ChatSession | None = None
+
+    async def connect(self) -> None:
+        self.bucket = TokenBucket(rate=messages.RATE_PER_SECOND, burst=messages.RATE_BURST)
+        await self.accept()
+        if not self.scope["user"].is_authenticated:
+            await self.close(code=messages.CLOSE_UNAUTHENTICATED)
+            return
+        direct = settings.REALTIME_DIRECT_MODE_ENABLED
+        await self.send_json(messages.hello(direct_enabled=direct, calls_url=calls.calls_url()))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            if not self.bucket.take():
+                raise ProtocolError("rate_limited", "Too many messages; slow down.")
+            message = messages.parse_frame(text_data, bytes_data)
+            await getattr(self, _HANDLERS[type(message)])(message)
+        except ProtocolError as exc:
+            await self.send_json(messages.error(code=exc.code, message=exc.message))
+        except UpstreamError as exc:
+            await self.send_json(messages.error(code=exc.code, message=exc.message, fatal=True))
+        except Exception:
+            # Never a silent drop, never a dead socket: log it and tell the browser.
+            logger.exception("signaling message failed", extra={"user": self.scope["user"].pk})
+            await self.send_json(messages.error(code="server_error", message="Something failed."))
+
+    async def disconnect(self, code: int) -> None:
+        if self.chat is not None:
+            await self.chat.close("disconnected")
+        if self.call is not None:
+            await self.channel_layer.group_discard(
+                presence.group_name(self.call.conversation_id), self.channel_name
+            )
+            if not self.call.ended:
+                presence.watch_abandoned(self.call)
+
+    # --- Client messages (one handler per type, see _HANDLERS) -----------------------------
+
+    async def on_call_start(self, message: messages.CallStart) -> None:
+        self._require_idle()
+        if message.mode == "text":
+            self.chat = await ChatSession.open(owner=self.scope["user"], send_json=self.send_json)
+            conversation_id, voice = self.chat.conversation_id, ""
+        else:
+            if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
+                raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
+            await self._hold(await calls.start_call(owner=self.scope["user"], **vars(message)))
+            conversation_id, voice = self.call.conversation_id, self.call.voice
+        await self.send_json(
+            messages.call_started(conversation_id=conversation_id, mode=message.mode, voice=voice)
+        )
+        if self.call is not None and self.call.key is not None:
+            key = self.call.key
+            await self.send_json(
+                messages.call_key(
+                    key=key.value, expires_at=key.expires_at, calls_url=calls.calls_url()
+                )
+            )
+
+    async def on_call_offer(self, message: messages.CallOffer) -> None:
+        call = self._require_call("brokered")
+        if call.call_id:
+            raise ProtocolError("already_answered", "This call already has its answer.")
+        await self.send_json(messages.call_answer(sdp=await calls.answer_offer(call, message.sdp)))
+
+    async def on_call_connected(self, message: messages.CallConnected) -> None:
+        call = self._require_call("direct")
+        await calls.confirm_direct(call, message.call_id)
+
+    async def on_events_relay(self, message: messages.EventsRelay) -> None:
+        # Allowed after the call ended: late transcripts and resent batches still belong to it.
+        call = self._require_call(active=False)
+        turns = await relay.record_batch(call.conversation_id, message.events)
+        await self.send_json(messages.events_ack(seq=message.seq, turns=turns))
+
+    async def on_call_resume(self, message: messages.CallResume) -> None:
+        self._require_idle()
+        resumed = await relay.resume(
+            owner=self.scope["user"], conversation_id=message.conversation_id
+        )
+        if resumed is None:
+            raise ProtocolError("not_found", "There is no such conversation of yours to resume.")
+        await self._hold(resumed.state)
+        await self.send_json(
+            messages.call_resumed(
+                conversation_id=resumed.state.conversation_id,
+                status=resumed.status,
+                turns=resumed.turns,
+            )
+        )
+
+    async def on_call_end(self, message: messages.CallEnd) -> None:
+        if self.chat is not None:
+            await self.chat.close(message.reason)
+            conversation_id = self.chat.conversation_id
+        else:
+            call = self._require_call()
+            await calls.end_call(call, message.reason)
+            conversation_id = call.conversation_id
+        await self.send_json(
+            messages.call_ended(conversation_id=conversation_id, reason=message.reason)
+        )
+
+    async def on_text_send(self, message: messages.TextSend) -> None:
+        if self.chat is None:
+            raise ProtocolError("no_chat", "Start a text conversation first.")
+        await self.chat.say(message.text)
+
+    # --- Channel-layer events -------------------------------------------------------------
+
+    async def call_presence(self, event: dict[str, Any]) -> None:
+        """Answer the roll call of a watcher left by this call's previous socket."""
+        await self.channel_layer.send(event["reply_to"], {"type": "call.present"})
+
+    # --- State guards ---------------------------------------------------------------------
+
+    async def _hold(self, state: calls.CallState) -> None:
+        self.call = state
+        await self.channel_layer.group_add(
+            presence.group_name(state.conversation_id), self.channel_name
+        )
+
+    def _require_idle(self) -> None:
+        if (self.call is not None and not self.call.ended) or self.chat is not None:
+            raise ProtocolError("call_active", "This socket already holds a conversation.")
+
+    def _require_call(self, mode: str | None = None, *, active: bool = True) -> calls.CallState:
+        if self.call is None or (active and self.call.ended):
+            raise ProtocolError("no_call", "Start or resume a call first.")
+        if mode is not None and self.call.mode != mode:
+            raise ProtocolError("wrong_mode", f"This message belongs to {mode} mode.")
+        return self.call
+
+
+_HANDLERS = {
+    messages.CallStart: "on_call_start",
+    messages.CallOffer: "on_call_offer",
+    messages.CallConnected: "on_call_connected",
+    messages.EventsRelay: "on_events_relay",
+    messages.CallResume: "on_call_resume",
+    messages.CallEnd: "on_call_end",
+    messages.TextSend: "on_text_send",
+}
