@@ -38,7 +38,9 @@ test: $(VENV)/.test-installed
 	$(DEV_ENV) $(PY) -m pytest -m "not browser"
 	$(DEV_ENV) $(PY) -m pytest -m browser
 
+# Benchmarks need the bench-only extras (FastAPI/uvicorn alternative, py-spy) on top of the tests'.
 bench: $(VENV)/.test-installed
+	$(VENV)/bin/pip install -q -r requirements-bench.txt
 	$(DEV_ENV) $(PY) -m bench
 
 clean:

@@ -1,0 +1,46 @@
+"""`python -m bench` (what `make bench` runs): every benchmark in turn, one report.
+
+The machine comes first, then each script's tables. `--quick` runs each at tiny sizes (what the
+smoke test does) to check that everything still works, not to measure.
+Each script also runs alone: `python -m bench.broker`, `python -m bench.ingestion`,
+`python -m bench.capacity`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from bench.machine import describe
+
+# Each script's module, and the arguments that make it tiny for --quick.
+SCRIPTS: dict[str, list[str]] = {
+    "broker": ["--levels", "1", "4", "--samples", "8"],
+}
+
+
+def run_script(name: str, quick: bool) -> str:
+    module = importlib.import_module(f"bench.{name}")
+    started = time.monotonic()
+    output = module.run(module.parser().parse_args(SCRIPTS[name] if quick else []))
+    return f"## bench.{name} ({time.monotonic() - started:.0f} s)\n\n{output}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("scripts", nargs="*", help=f"some of {', '.join(SCRIPTS)} (default all)")
+    options = parser.parse_args()
+    unknown = set(options.scripts) - set(SCRIPTS)
+    if unknown:
+        parser.error(f"unknown script(s): {', '.join(sorted(unknown))}")
+    print(describe(), flush=True)
+    for name in options.scripts or SCRIPTS:
+        print(run_script(name, options.quick), flush=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

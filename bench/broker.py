@@ -1,0 +1,225 @@
+"""Signaling overhead: SDP offer → answer, and ephemeral-key issuance, through each broker.
+
+Paths, all posting to one stub upstream that answers at once (bench/stub_upstream.py):
+- direct to upstream: the client posts straight to the stub (the floor: no broker at all);
+- voiceapp: a signed-in signaling socket on a real Daphne process (call.offer → call.answer;
+  call.start in direct mode → call.key), SQLite database, as deployed;
+- express, fastapi: the usual tutorial brokers (bench/alternatives/), one HTTP POST each.
+
+At each concurrency level the paths take turns, one burst of N simultaneous calls each, so a
+change in the machine's load falls on all of them alike. Overhead = a path's latency minus the
+direct path's at the same percentile. Upstream connection reuse is counted at the stub.
+
+Run: `python -m bench.broker [--levels 1 50 200] [--samples 400]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+
+import httpx
+
+from bench import paths, servers
+from bench.clients import burst, run_async
+from bench.database import prepare, sqlite_url, voiceapp_env
+from bench.figures import Latency, ms, ratio, table
+from bench.servers import Server, add_server_options, workdir
+
+LEVELS = (1, 50, 200)
+ALTERNATIVES = ("express", "fastapi")
+
+
+@dataclass
+class Tally:
+    """What one path did at one concurrency level."""
+
+    latencies: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    upstream_requests: int = 0
+    upstream_connections: int = 0
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else math.nan
+
+    @property
+    def reuse(self) -> float:
+        """Share of upstream requests that went over an already open connection."""
+        if not self.upstream_requests:
+            return math.nan
+        return max(0.0, 1 - self.upstream_connections / self.upstream_requests)
+
+
+@dataclass
+class Servers:
+    stub: Server
+    voiceapp: Server
+    alternatives: list[Server]
+    session_keys: list[str]
+
+
+class StubCounters:
+    """Connections and requests seen by the stub, read over one kept-alive connection."""
+
+    def __init__(self, stub: Server) -> None:
+        self.url = f"{stub.base}/_stub/stats"
+        self.client = httpx.AsyncClient(timeout=10)
+
+    async def read(self, endpoint: str) -> tuple[int, int]:
+        stats = (await self.client.get(self.url)).json()
+        return stats["connections"], stats["requests"].get(endpoint, 0)
+
+
+async def one_round(path: paths.Path, level: int, stub: StubCounters, endpoint: str) -> Tally:
+    operations = await path.prepare(level)
+    connections, requests = await stub.read(endpoint)
+    latencies, wall = await burst(operations)
+    connections_after, requests_after = await stub.read(endpoint)
+    await path.finish()
+    # The stats connection is opened before the first read, so it is never in the difference.
+    return Tally(latencies, wall, requests_after - requests, connections_after - connections)
+
+
+async def measure_level(
+    kind: str, all_paths: Sequence[paths.Path], level: int, options: argparse.Namespace
+) -> dict[str, Tally]:
+    endpoint = "calls" if kind == "offer" else "client_secrets"
+    stub = StubCounters(options.stub)
+    tallies = {path.name: Tally() for path in all_paths}
+    try:
+        for path in all_paths:  # a warm-up round: pools filled, code paths loaded
+            await one_round(path, level, stub, endpoint)
+        deadline = time.monotonic() + options.budget
+        for _ in range(max(2, math.ceil(options.samples / level))):
+            if time.monotonic() > deadline:
+                break
+            for path in all_paths:
+                tally = tallies[path.name]
+                got = await one_round(path, level, stub, endpoint)
+                tally.latencies += got.latencies
+                tally.wall += got.wall
+                tally.upstream_requests += got.upstream_requests
+                tally.upstream_connections += got.upstream_connections
+    finally:
+        await stub.client.aclose()
+    return tallies
+
+
+def build_paths(kind: str, running: Servers) -> list[paths.Path]:
+    direct = paths.direct_offer if kind == "offer" else paths.direct_key
+    proxy = paths.proxy_offer if kind == "offer" else paths.proxy_key
+    mode = "brokered" if kind == "offer" else "direct"
+    built: list[paths.Path] = [direct(running.stub)]
+    built.append(paths.VoiceappPath(running.voiceapp, running.session_keys, mode))
+    return built + [proxy(alternative) for alternative in running.alternatives]
+
+
+async def measure_kind(kind: str, running: Servers, options: argparse.Namespace) -> dict:
+    """{level: {path name: Tally}} for offers or keys."""
+    built = build_paths(kind, running)
+    options.stub = running.stub
+    try:
+        return {level: await measure_level(kind, built, level, options) for level in options.levels}
+    finally:
+        await asyncio.gather(*(path.close() for path in built))
+
+
+def offer_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
+    rows = []
+    for level, tallies in results.items():
+        floor = Latency.of(tallies["direct to upstream"].latencies)
+        ours = Latency.of(tallies["voiceapp"].latencies)
+        for name, tally in tallies.items():
+            got = Latency.of(tally.latencies)
+            vs = [f"{ratio(ours.p50, got.p50)} / {ratio(ours.p99, got.p99)}"]
+            rows.append(
+                [level, name, got.samples, ms(got.p50), ms(got.p99),
+                 ms(got.p50 - floor.p50), ms(got.p99 - floor.p99),
+                 vs[0] if name in ALTERNATIVES else ""]
+            )  # fmt: skip
+    return rows
+
+
+def key_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
+    rows = []
+    for level, tallies in results.items():
+        ours = tallies["voiceapp"]
+        for name, tally in tallies.items():
+            got = Latency.of(tally.latencies)
+            reuse = "n/a" if math.isnan(tally.reuse) else f"{tally.reuse:.1%}"
+            vs = ratio(tally.per_second, ours.per_second) if name in ALTERNATIVES else ""
+            rows.append(
+                [level, name, got.samples, ms(got.p50), ms(got.p99),
+                 f"{tally.per_second:.0f}", reuse, vs]
+            )  # fmt: skip
+    return rows
+
+
+OFFER_HEADERS = [
+    "in flight", "path", "calls", "p50 ms", "p99 ms", "overhead p50 ms", "overhead p99 ms",
+    "voiceapp ÷ this (p50 / p99)",
+]  # fmt: skip
+KEY_HEADERS = [
+    "in flight", "path", "keys", "p50 ms", "p99 ms", "keys/s", "upstream conn. reused",
+    "this ÷ voiceapp keys/s",
+]  # fmt: skip
+
+
+def report(offers: dict, keys: dict) -> str:
+    return "\n".join(
+        [
+            table("SDP offer → answer (stub upstream)", OFFER_HEADERS, offer_rows(offers)),
+            table("Ephemeral key issuance (stub upstream)", KEY_HEADERS, key_rows(keys)),
+        ]
+    )
+
+
+@contextlib.contextmanager
+def started(workdir: FsPath, alternatives: Sequence[str], app: str) -> Iterator[Servers]:
+    """The stub, Voiceapp's Daphne on a migrated SQLite database, and the alternatives."""
+    starters: dict[str, Callable] = {"express": servers.express, "fastapi": servers.fastapi}
+    with contextlib.ExitStack() as stack:
+        stub = stack.enter_context(servers.stub_upstream(workdir))
+        env = voiceapp_env(sqlite_url(workdir), stub)
+        session_keys = prepare(env, users=20)
+        voiceapp = stack.enter_context(servers.daphne(workdir, env, app))
+        alts = [stack.enter_context(starters[name](workdir, stub)) for name in alternatives]
+        yield Servers(stub, voiceapp, alts, session_keys)
+
+
+async def measure_all(running: Servers, options: argparse.Namespace) -> str:
+    offers = await measure_kind("offer", running, options)
+    keys = await measure_kind("key", running, options)
+    return report(offers, keys)
+
+
+def run(options: argparse.Namespace) -> str:
+    with workdir(options) as folder, started(folder, options.alternatives, options.app) as running:
+        return run_async(measure_all(running, options))
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Signaling overhead through each broker.")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--samples", type=int, default=400, help="calls per path and level")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per level at most")
+    parser.add_argument("--alternatives", nargs="*", default=list(ALTERNATIVES))
+    add_server_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    output = run(parser().parse_args(argv))
+    print(output)
+    return output
+
+
+if __name__ == "__main__":
+    main()

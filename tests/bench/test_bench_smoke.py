@@ -1,0 +1,90 @@
+"""The benchmarks keep working: each script runs at tiny sizes and prints its tables.
+
+No timing is asserted here (a loaded CI machine would make any threshold flaky); the figures are
+for `make bench` and BENCHMARKS.md. Every script runs in a child process, as a newcomer runs it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import figures
+from bench.stub_upstream import Counters, Request, route
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT_TIMEOUT = 300
+
+
+def run_bench(module: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def available_alternatives() -> list[str]:
+    """The alternative brokers this machine can run (bench-only dependencies may be missing)."""
+    found = []
+    if shutil.which("node") and shutil.which("npm"):
+        found.append("express")
+    if importlib.util.find_spec("fastapi") and importlib.util.find_spec("uvicorn"):
+        found.append("fastapi")
+    return found
+
+
+def table_rows(output: str, title: str) -> list[list[str]]:
+    """The body rows of the table headed `### title`, as lists of cells."""
+    section = output.split(f"### {title}", 1)[1].split("###", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_broker_bench_times_every_path_at_every_level() -> None:
+    alternatives = available_alternatives()
+    output = run_bench(
+        "bench.broker", "--levels", "1", "3", "--samples", "3", "--alternatives", *alternatives
+    )
+    expected_paths = {"direct to upstream", "voiceapp", *alternatives}
+    for title in ("SDP offer → answer (stub upstream)", "Ephemeral key issuance (stub upstream)"):
+        rows = table_rows(output, title)
+        assert {(row[0], row[1]) for row in rows} == {
+            (level, path) for level in ("1", "3") for path in expected_paths
+        }
+        assert all(int(row[2]) >= 3 for row in rows)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (figures.percentile(values, 50), figures.percentile(values, 99)) == (50.0, 99.0)
+    assert figures.percentile([7.0], 99) == 7.0
+
+
+def test_stub_answers_a_multipart_offer_with_201_sdp_and_location() -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="sdp"\r\n\r\nv=0\r\n--b--\r\n'
+    headers = {"authorization": "Bearer sk-x", "content-type": "multipart/form-data; boundary=b"}
+    counters = Counters()
+    endpoint, response = route(Request("POST", "/v1/realtime/calls", headers, body), counters)
+    assert (endpoint, response.status) == ("calls", 201)
+    assert response.body.startswith(b"v=0")
+    assert response.headers["Location"].startswith("/v1/realtime/calls/rtc_")
+
+
+def test_stub_refuses_a_call_without_a_key() -> None:
+    request = Request("POST", "/v1/realtime/calls", {"content-type": "application/sdp"}, b"v=0")
+    endpoint, response = route(request, Counters())
+    assert (endpoint, response.status) == ("unauthorized", 401)
+
+
+def test_stub_hangs_up_a_call() -> None:
+    path = "/v1/realtime/calls/rtc_abc/hangup"
+    request = Request("POST", path, {"authorization": "Bearer sk-x"}, b"")
+    assert route(request, Counters())[1].status == 200
