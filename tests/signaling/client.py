@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -54,3 +55,13 @@ class SignalingClient:
 
     async def close(self) -> None:
         await self.communicator.disconnect()
+
+
+async def eventually(fetch, done, within: float = 15):
+    """Poll `fetch` until `done(result)`; the last result either way (no timed assertion)."""
+    for _ in range(int(within * 10)):
+        result = await fetch()
+        if done(result):
+            break
+        await asyncio.sleep(0.1)
+    return result
