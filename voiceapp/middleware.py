@@ -76,6 +76,8 @@ class RequestIdMiddleware:
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
+                # With --proxy-headers, Daphne puts nginx's X-Forwarded-For here.
+                "client": request.META.get("REMOTE_ADDR"),
                 "duration_ms": round((time.monotonic() - started) * 1000, 1),
             },
         )
