@@ -44,3 +44,7 @@ def stranger_cookie(stranger_client) -> str:
 def short_grace(monkeypatch) -> None:
     """Abandoned calls end after 0.3 s instead of the production grace."""
     monkeypatch.setattr(messages, "RESUME_GRACE_SECONDS", 0.3)
+
+
+# The engine tests' fixture: the local engine as a real server on a free port (session-wide).
+from tests.engine.conftest import engine  # noqa: E402, F401
