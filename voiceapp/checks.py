@@ -93,6 +93,15 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
                 id="voiceapp.W102",
             )
         )
+    if settings.DATABASES["default"].get("CONN_MAX_AGE"):
+        problems.append(
+            Warning(
+                "Database connections are kept between requests (DB_CONN_MAX_AGE > 0).",
+                hint="Under ASGI each request runs in a thread of its own, so kept connections "
+                "pile up until garbage collection; Django advises DB_CONN_MAX_AGE=0.",
+                id="voiceapp.W104",
+            )
+        )
     problems.extend(_check_static_files_collected())
     return problems
 

@@ -78,6 +78,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         # Persistent connections: database_sync_to_async would otherwise open one per call.
+        # Production sets 0 (deploy/env.example): under Daphne every HTTP request runs in a new
+        # thread, so kept connections pile up until garbage collection (check voiceapp.W104).
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )

@@ -88,8 +88,9 @@ def test_debug_off_with_the_default_secret_key_fails_with_e001(
     [
         ({"REDIS_URL": None}, "voiceapp.W101"),
         ({"SECURE_PROXY_SSL_HEADER": "0"}, "voiceapp.W102"),
+        ({"DB_CONN_MAX_AGE": "60"}, "voiceapp.W104"),
     ],
-    ids=["in-memory channel layer", "ssl redirect without proxy header"],
+    ids=["in-memory channel layer", "ssl redirect without proxy header", "persistent connections"],
 )
 def test_check_deploy_reports_a_production_mistake(
     collected_static_root: Path, change: dict[str, str | None], expected_id: str
