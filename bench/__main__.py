@@ -18,6 +18,8 @@ from bench.machine import describe
 # Each script's module, and the arguments that make it tiny for --quick.
 SCRIPTS: dict[str, list[str]] = {
     "broker": ["--levels", "1", "4", "--samples", "8"],
+    "ingestion": ["--sockets", "3", "--events", "20", "--max-events", "40", "--rate", "100"],
+    "capacity": ["--levels", "20", "50", "--users", "5"],
 }
 
 

@@ -62,6 +62,25 @@ def test_broker_bench_times_every_path_at_every_level() -> None:
         assert all(int(row[2]) >= 3 for row in rows)
 
 
+def test_ingestion_bench_stores_everything_exactly_once() -> None:
+    output = run_bench(
+        "bench.ingestion", "--sockets", "3", "--events", "20", "--max-events", "40",
+        "--rate", "100", "--databases", "sqlite", "postgres",
+    )  # fmt: skip
+    rows = table_rows(output, "Transcript ingestion (events relayed over signaling sockets)")
+    echo = [row for row in rows if row[0] == "echo consumer"]
+    voiceapp = [row for row in rows if row[0] == "voiceapp"]
+    assert len(echo) == 2
+    assert voiceapp
+    assert all((row[7], row[8]) == ("0", "0") for row in voiceapp)
+
+
+def test_capacity_bench_reports_each_level_and_after_close() -> None:
+    output = run_bench("bench.capacity", "--levels", "10", "30", "--users", "3")
+    rows = table_rows(output, "Idle signaling sockets held by one Daphne process (SQLite)")
+    assert [row[0] for row in rows] == ["0 (before)", "10", "30", "0 (all closed)"]
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (figures.percentile(values, 50), figures.percentile(values, 99)) == (50.0, 99.0)
