@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from conversations import services
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -321,3 +323,34 @@ def test_record_events_refuses_an_unknown_source_and_stores_nothing(owner: Any) 
 def test_services_refuse_an_unknown_conversation(owner: Any) -> None:
     with pytest.raises(Conversation.DoesNotExist):
         services.record_events(conversation_id=404, events=[], source="browser")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks need PostgreSQL; SQLite is the single-writer development database",
+)
+def test_concurrent_batches_for_one_conversation_never_duplicate_turns(owner: Any) -> None:
+    conversation = start(owner)
+    batch = two_exchanges()
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def relay() -> None:
+        try:
+            barrier.wait()
+            record(conversation, batch)
+        except BaseException as exc:  # collected: an exception in a thread would go unseen
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=relay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert [row[1] for row in stored_turns(conversation)] == ["u1", "a1", "u2", "a2"]
+    assert ResponseUsage.objects.count() == 2
