@@ -210,6 +210,7 @@ class Transcript:
         )
 
     def feed(self, event: Any) -> Outcome:
+        """Apply one server event and say what it did. Never raises on bad input."""
         if not isinstance(event, Mapping):
             return Outcome("rejected", reason="event is not an object")
         event_type, event_id = event.get("type"), event.get("event_id")
@@ -241,6 +242,8 @@ class Transcript:
         return usage_totals(u.usage for u in self.usages.values())
 
     # --- Handlers -------------------------------------------------------------------------------
+    # Each handler reads and checks everything it needs before changing anything, so a rejected
+    # event leaves no trace.
 
     def _dispatch(self, event_type: str, event: Mapping[str, Any]) -> None:
         handler = _HANDLERS.get(event_type)
@@ -252,9 +255,6 @@ class Transcript:
         if session_id and not self.session_id:
             self.session_id = session_id
             self._version += 1
-
-    # Each handler reads and checks everything it needs before changing anything, so a rejected
-    # event leaves no trace.
 
     def _on_committed(self, event: Mapping[str, Any]) -> None:
         item_id, previous = _str(event, "item_id"), _optional_str(event, "previous_item_id")
