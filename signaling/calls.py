@@ -7,6 +7,7 @@ database once per unit of work, through conversations.services (the one write pa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -70,11 +71,18 @@ async def start_call(*, owner: object, mode: str, voice: str | None) -> CallStat
 
 async def answer_offer(state: CallState, offer_sdp: str) -> str:
     """Brokered mode: post the offer upstream with the server key; return the answer SDP."""
+    began = time.perf_counter()
     config = session_config.build(voice=state.voice)
     call = await _guarded(state, realtime.create_call(offer_sdp, config))
     state.call_id = call.call_id
     await database_sync_to_async(services.mark_connected)(
         conversation_id=state.conversation_id, call_id=call.call_id
+    )
+    # The server's share of call set-up, for capacity planning (see README "Talk page").
+    elapsed_ms = round((time.perf_counter() - began) * 1000, 1)
+    logger.info(
+        "brokered offer answered",
+        extra={"conversation_id": state.conversation_id, "call_id": call.call_id, "ms": elapsed_ms},
     )
     return call.answer_sdp
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from conversations import services
+from conversations import selectors, services
 from conversations.models import Conversation
 from signaling.calls import CallState
 from signaling.turns import turns_payload
@@ -31,8 +31,11 @@ class Resumed:
 
 
 def _load_owned(owner: Any, conversation_id: int) -> Resumed | None:
-    conversation = Conversation.objects.filter(pk=conversation_id, owner=owner).first()
-    if conversation is None or conversation.transport != Conversation.Transport.WEBRTC:
+    try:
+        conversation = selectors.conversation_get(user=owner, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        return None
+    if conversation.transport != Conversation.Transport.WEBRTC:
         return None
     state = CallState(
         conversation_id=conversation.pk,
@@ -41,7 +44,8 @@ def _load_owned(owner: Any, conversation_id: int) -> Resumed | None:
         call_id=conversation.upstream_call_id,
         ended=conversation.status in {Conversation.Status.ENDED, Conversation.Status.FAILED},
     )
-    return Resumed(state, conversation.status, turns_payload(conversation.turns.all()))
+    turns = selectors.conversation_turns(conversation=conversation)
+    return Resumed(state, conversation.status, turns_payload(turns))
 
 
 async def resume(*, owner: Any, conversation_id: int) -> Resumed | None:
