@@ -134,7 +134,10 @@ def record_events(
     changed = _save_turns(conversation, transcript.ordered_turns(), turns, source)
     _save_usages(conversation, transcript.usages.values(), usages)
     _refresh_derived(conversation, transcript)
-    return _result(outcomes, changed)
+    result = _result(outcomes, changed)
+    if result.rejected:
+        _log_rejections(conversation_id, result.rejected)
+    return result
 
 
 def _turn_state(turn: Turn) -> TurnState:
@@ -233,12 +236,16 @@ def _result(outcomes: list[Outcome], changed: list[ChangedTurn]) -> RecordResult
     rejected = tuple(
         Rejection(o.event_type, o.event_id, o.reason) for o in outcomes if o.kind == "rejected"
     )
-    if rejected:
-        # Logged, not raised: one bad event must not cost the rest of the batch.
-        logger.warning("realtime events rejected", extra={"rejected": len(rejected)})
     return RecordResult(
         stored=sum(o.kind == "changed" for o in outcomes),
         unchanged=sum(o.kind == "unchanged" for o in outcomes),
         rejected=rejected,
         turns=tuple(changed),
     )
+
+
+def _log_rejections(conversation_id: int, rejected: tuple[Rejection, ...]) -> None:
+    # Logged, not raised: one bad event must not cost the rest of the batch.
+    reasons = sorted({r.reason for r in rejected})
+    extra = {"conversation_id": conversation_id, "count": len(rejected), "reasons": reasons}
+    logger.warning("realtime events rejected", extra=extra)

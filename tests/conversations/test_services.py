@@ -179,7 +179,9 @@ def test_record_events_stores_turns_in_chain_order_with_usage_and_totals(owner: 
     assert [t.item_id for t in result.turns] == ["u1", "a1", "u2", "a2"]
 
 
-def test_the_same_batch_twice_leaves_the_database_as_it_was(owner: Any) -> None:
+def test_the_same_batch_twice_leaves_the_database_as_it_was(
+    owner: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     conversation = start(owner)
     batch = two_exchanges()
     record(conversation, batch)
@@ -189,6 +191,7 @@ def test_the_same_batch_twice_leaves_the_database_as_it_was(owner: Any) -> None:
 
     assert database_state(conversation) == before
     assert (result.stored, result.unchanged, result.rejected, result.turns) == (0, 13, (), ())
+    assert not [r for r in caplog.records if r.name == "conversations.services"]
 
 
 def test_a_later_batch_reports_only_the_turns_it_changed(owner: Any) -> None:
@@ -276,7 +279,9 @@ def test_an_interrupted_reply_is_stored_interrupted(owner: Any) -> None:
     )
 
 
-def test_rejected_events_are_reported_and_the_rest_of_the_batch_is_stored(owner: Any) -> None:
+def test_rejected_events_are_reported_and_the_rest_of_the_batch_is_stored(
+    owner: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     conversation = start(owner)
 
     result = record(
@@ -294,6 +299,9 @@ def test_rejected_events_are_reported_and_the_rest_of_the_batch_is_stored(owner:
     )
     assert (result.stored, result.unchanged) == (1, 0)
     assert stored_turns(conversation) == [(0, "u1", "user", "", "in_progress")]
+    [logged] = [r for r in caplog.records if r.name == "conversations.services"]
+    assert (logged.getMessage(), logged.count) == ("realtime events rejected", 2)
+    assert logged.conversation_id == conversation.pk
 
 
 def test_the_session_id_is_captured_only_when_none_is_known(owner: Any) -> None:
