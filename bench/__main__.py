@@ -17,7 +17,7 @@ from bench.machine import describe
 
 # Each script's module, and the arguments that make it tiny for --quick.
 SCRIPTS: dict[str, list[str]] = {
-    "broker": ["--levels", "1", "4", "--samples", "8"],
+    "broker": ["--levels", "1", "4", "--samples", "8", "--engine-levels", "1"],
     "ingestion": ["--sockets", "3", "--events", "20", "--max-events", "40", "--rate", "100"],
     "capacity": ["--levels", "20", "50", "--users", "5"],
 }

@@ -30,6 +30,14 @@ from bench import paths, servers
 from bench.clients import burst, run_async
 from bench.database import prepare, sqlite_url, voiceapp_env
 from bench.figures import Latency, ms, ratio, table
+from bench.local_engine import (
+    EngineOffer,
+    broker_env,
+    engine_key,
+    engine_key_request,
+    local_engine,
+    real_offer,
+)
 from bench.servers import Server, add_server_options, workdir
 
 LEVELS = (1, 50, 200)
@@ -66,13 +74,16 @@ class Servers:
 
 
 class StubCounters:
-    """Connections and requests seen by the stub, read over one kept-alive connection."""
+    """Connections and requests seen by the stub, read over one kept-alive connection; an
+    upstream that is not the stub (the local engine) counts nothing and reads as zeros."""
 
-    def __init__(self, stub: Server) -> None:
-        self.url = f"{stub.base}/_stub/stats"
+    def __init__(self, stub: Server | None) -> None:
+        self.url = f"{stub.base}/_stub/stats" if stub is not None else ""
         self.client = httpx.AsyncClient(timeout=10)
 
     async def read(self, endpoint: str) -> tuple[int, int]:
+        if not self.url:
+            return 0, 0
         stats = (await self.client.get(self.url)).json()
         return stats["connections"], stats["requests"].get(endpoint, 0)
 
@@ -92,12 +103,13 @@ async def measure_level(
 ) -> dict[str, Tally]:
     endpoint = "calls" if kind == "offer" else "client_secrets"
     stub = StubCounters(options.stub)
+    samples = options.samples if options.stub else options.engine_samples
     tallies = {path.name: Tally() for path in all_paths}
     try:
         for path in all_paths:  # a warm-up round: pools filled, code paths loaded
             await one_round(path, level, stub, endpoint)
         deadline = time.monotonic() + options.budget
-        for _ in range(max(2, math.ceil(options.samples / level))):
+        for _ in range(max(2, math.ceil(samples / level))):
             if time.monotonic() > deadline:
                 break
             for path in all_paths:
@@ -134,7 +146,7 @@ async def measure_kind(kind: str, running: Servers, options: argparse.Namespace)
 def offer_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
     rows = []
     for level, tallies in results.items():
-        floor = Latency.of(tallies["direct to upstream"].latencies)
+        floor = Latency.of(next(iter(tallies.values())).latencies)  # the direct path comes first
         ours = Latency.of(tallies["voiceapp"].latencies)
         for name, tally in tallies.items():
             got = Latency.of(tally.latencies)
@@ -200,9 +212,65 @@ async def measure_all(running: Servers, options: argparse.Namespace) -> str:
     return report(offers, keys)
 
 
+@dataclass
+class Engine:
+    """The local engine, Voiceapp's Daphne pointed at it, its sessions and the engine's key."""
+
+    engine: Server
+    voiceapp: Server
+    session_keys: list[str]
+    key: str
+
+    def paths(self, kind: str, offer: str) -> list[paths.Path]:
+        voiceapp, keys = self.voiceapp, self.session_keys
+        if kind == "offer":
+            brokered = paths.VoiceappPath(voiceapp, keys, "brokered", offer)
+            return [EngineOffer(self.engine, self.key, offer), brokered]
+        return [
+            engine_key_request(self.engine, self.key),
+            paths.VoiceappPath(voiceapp, keys, "direct"),
+        ]
+
+
+async def measure_on_engine(running: Engine, options: argparse.Namespace) -> str:
+    options.stub = None
+    offer = await real_offer()
+    results = {}
+    for kind in ("offer", "key"):
+        built = running.paths(kind, offer)
+        try:
+            results[kind] = {
+                level: await measure_level(kind, built, level, options)
+                for level in options.engine_levels
+            }
+        finally:
+            await asyncio.gather(*(path.close() for path in built))
+    offer_title = "SDP offer → answer (local engine: real aiortc peers)"
+    key_title = "Ephemeral key issuance (local engine)"
+    return "\n".join(
+        [
+            table(offer_title, OFFER_HEADERS, offer_rows(results["offer"])),
+            table(key_title, KEY_HEADERS, key_rows(results["key"])),
+        ]
+    )
+
+
+def run_on_engine(folder: FsPath, options: argparse.Namespace) -> str:
+    key = engine_key()
+    with local_engine(folder, key) as engine:
+        env, session_keys = broker_env(folder, engine, key)
+        with servers.daphne(folder, env, options.app, name="daphne-engine") as voiceapp:
+            running = Engine(engine, voiceapp, session_keys, key)
+            return run_async(measure_on_engine(running, options))
+
+
 def run(options: argparse.Namespace) -> str:
-    with workdir(options) as folder, started(folder, options.alternatives, options.app) as running:
-        return run_async(measure_all(running, options))
+    with workdir(options) as folder:
+        with started(folder, options.alternatives, options.app) as running:
+            output = run_async(measure_all(running, options))
+        if options.engine_levels:
+            output += "\n" + run_on_engine(folder, options)
+    return output
 
 
 def parser() -> argparse.ArgumentParser:
@@ -211,6 +279,11 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=400, help="calls per path and level")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per level at most")
     parser.add_argument("--alternatives", nargs="*", default=list(ALTERNATIVES))
+    parser.add_argument(
+        "--engine-levels", type=int, nargs="*", default=[1, 4],
+        help="calls in flight against the local engine (none: skip it)",
+    )  # fmt: skip
+    parser.add_argument("--engine-samples", type=int, default=24, help="calls per engine level")
     add_server_options(parser)
     return parser
 

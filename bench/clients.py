@@ -141,8 +141,8 @@ class RawHttp:
         self.server = server
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        """The status and body of the answer to one encoded request."""
+    async def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """The status, headers (lower-case names) and body of the answer to one request."""
         if self.idle:
             reader, writer = self.idle.pop()
         else:
@@ -154,7 +154,7 @@ class RawHttp:
             writer.close()
         else:
             self.idle.append((reader, writer))
-        return status, body
+        return status, headers, body
 
     async def close(self) -> None:
         for _, writer in self.idle:
@@ -194,11 +194,12 @@ def multipart(fields: dict[str, tuple[str, str]]) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-async def expect_status(client: RawHttp, request: bytes, expected: int) -> bytes:
-    status, body = await client.send(request)
+async def expect_status(client: RawHttp, request: bytes, expected: int) -> dict[str, str]:
+    """Send `request`; its answer's headers when the status is `expected`, else raise."""
+    status, headers, body = await client.send(request)
     if status != expected:
         raise ServerRefused(f"HTTP {status}: {body[:200]!r}")
-    return body
+    return headers
 
 
 async def timed(operation: Callable[[], Awaitable[object]]) -> float:

@@ -18,8 +18,9 @@ POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SETUP_TIMEOUT = 300.0
 
 
-def voiceapp_env(database_url: str, upstream: Server) -> dict[str, str]:
-    """Production-like settings: DEBUG off (so no per-query bookkeeping), the stub as upstream."""
+def voiceapp_env(database_url: str, upstream: Server, **upstream_options: str) -> dict[str, str]:
+    """Production-like settings: DEBUG off (so no per-query bookkeeping), `upstream` (the stub
+    unless told otherwise: `key`, `prefix`) as the Realtime API."""
     return {
         "DJANGO_SETTINGS_MODULE": "voiceapp.settings",
         "DEBUG": "0",
@@ -27,7 +28,7 @@ def voiceapp_env(database_url: str, upstream: Server) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "WARNING",
-        **upstream_env(upstream),
+        **upstream_env(upstream, **upstream_options),
     }
 
 

@@ -103,8 +103,10 @@ class VoiceappPath:
 
     name = "voiceapp"
 
-    def __init__(self, server: Server, session_keys: Sequence[str], mode: str) -> None:
-        self.server, self.session_keys, self.mode = server, session_keys, mode
+    def __init__(
+        self, server: Server, session_keys: Sequence[str], mode: str, offer: str = OFFER_SDP
+    ) -> None:
+        self.server, self.session_keys, self.mode, self.offer = server, session_keys, mode, offer
         self.sockets: list[SignalingSocket] = []
         self.active: list[SignalingSocket] = []
 
@@ -124,7 +126,7 @@ class VoiceappPath:
 
     def operation(self, socket: SignalingSocket) -> Operation:
         if self.mode == "brokered":
-            offer = {"type": "call.offer", "sdp": OFFER_SDP}
+            offer = {"type": "call.offer", "sdp": self.offer}
             return lambda: socket.request(offer, "call.answer")
         # Direct mode: the key is minted by `call.start` and arrives as `call.key`.
         return lambda: socket.request({"type": "call.start", "mode": "direct"}, "call.key")

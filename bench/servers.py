@@ -104,9 +104,9 @@ def stub_upstream(workdir: Path) -> contextlib.AbstractContextManager[Server]:
     return running("stub-upstream", argv, port=port, workdir=workdir)
 
 
-def upstream_env(upstream: Server, key: str = STUB_KEY) -> dict[str, str]:
+def upstream_env(upstream: Server, key: str = STUB_KEY, prefix: str = "/v1") -> dict[str, str]:
     """The settings that point a broker (ours or an alternative) at `upstream`."""
-    return {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": f"{upstream.base}/v1"}
+    return {"OPENAI_API_KEY": key, "OPENAI_BASE_URL": f"{upstream.base}{prefix}"}
 
 
 def daphne(

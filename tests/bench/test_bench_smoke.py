@@ -51,8 +51,9 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 def test_broker_bench_times_every_path_at_every_level() -> None:
     alternatives = available_alternatives()
     output = run_bench(
-        "bench.broker", "--levels", "1", "3", "--samples", "3", "--alternatives", *alternatives
-    )
+        "bench.broker", "--levels", "1", "3", "--samples", "3", "--engine-levels", "1",
+        "--engine-samples", "2", "--alternatives", *alternatives,
+    )  # fmt: skip
     expected_paths = {"direct to upstream", "voiceapp", *alternatives}
     for title in ("SDP offer → answer (stub upstream)", "Ephemeral key issuance (stub upstream)"):
         rows = table_rows(output, title)
@@ -60,6 +61,12 @@ def test_broker_bench_times_every_path_at_every_level() -> None:
             (level, path) for level in ("1", "3") for path in expected_paths
         }
         assert all(int(row[2]) >= 3 for row in rows)
+    for title in (
+        "SDP offer → answer (local engine: real aiortc peers)",
+        "Ephemeral key issuance (local engine)",
+    ):
+        rows = table_rows(output, title)
+        assert {(row[0], row[1]) for row in rows} == {("1", "direct to engine"), ("1", "voiceapp")}
 
 
 def test_ingestion_bench_stores_everything_exactly_once() -> None:
