@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import connection
-from django.test import AsyncClient
 from pytest_django import Settings
 
 from tests.deploy.dead_services import closed_port, redis_layer
@@ -54,23 +53,6 @@ async def test_readyz_is_ok_on_the_redis_channel_layer(settings: Settings) -> No
 
     assert response.status == 200
     assert response.json() == {"status": "ok"}
-
-
-@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-async def test_probes_over_plain_http_are_not_redirected_to_https(
-    settings: Settings, path: str
-) -> None:
-    settings.SECURE_SSL_REDIRECT = True
-    # Django's client builds its middleware per client, so it sees the changed setting; the
-    # application in asgi.py built its chain once, on its first request.
-    client = AsyncClient()
-
-    probe = await client.get(path)
-    page = await client.get("/conversations/")
-
-    assert probe.status_code == 200
-    assert page.status_code == 301
-    assert page["Location"] == "https://testserver/conversations/"
 
 
 async def test_readyz_is_503_when_the_channel_layer_port_is_closed(
