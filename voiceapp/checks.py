@@ -73,37 +73,52 @@ def check_realtime_upstream(app_configs: Any = None, **kwargs: Any) -> list[Erro
 @register(Tags.security, deploy=True)
 def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """Production mistakes that Django's own deploy checks cannot know about."""
-    problems: list[Warning] = []
-    layer = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    if layer == "channels.layers.InMemoryChannelLayer":
-        problems.append(
-            Warning(
-                "The channel layer is in-memory: Daphne processes cannot reach each other.",
-                hint="Set REDIS_URL; with more than one web process, events are otherwise lost.",
-                id="voiceapp.W101",
-            )
+    return [
+        *_check_channel_layer(),
+        *_check_ssl_redirect_behind_proxy(),
+        *_check_static_files_collected(),
+        *_check_persistent_connections(),
+    ]
+
+
+def _check_channel_layer() -> list[Warning]:
+    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    if backend != "channels.layers.InMemoryChannelLayer":
+        return []
+    return [
+        Warning(
+            "The channel layer is in-memory: Daphne processes cannot reach each other.",
+            hint="Set REDIS_URL; with more than one web process, events are otherwise lost.",
+            id="voiceapp.W101",
         )
-    if settings.SECURE_SSL_REDIRECT and not getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        problems.append(
-            Warning(
-                "SECURE_SSL_REDIRECT is on but SECURE_PROXY_SSL_HEADER is not.",
-                hint="Behind a TLS-terminating proxy every request looks like plain HTTP and "
-                "redirects forever: set SECURE_PROXY_SSL_HEADER=1 (the proxy must overwrite "
-                "X-Forwarded-Proto).",
-                id="voiceapp.W102",
-            )
+    ]
+
+
+def _check_ssl_redirect_behind_proxy() -> list[Warning]:
+    if not settings.SECURE_SSL_REDIRECT or getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return []
+    return [
+        Warning(
+            "SECURE_SSL_REDIRECT is on but SECURE_PROXY_SSL_HEADER is not.",
+            hint="Behind a TLS-terminating proxy every request looks like plain HTTP and "
+            "redirects forever: set SECURE_PROXY_SSL_HEADER=1 (the proxy must overwrite "
+            "X-Forwarded-Proto).",
+            id="voiceapp.W102",
         )
-    if settings.DATABASES["default"].get("CONN_MAX_AGE"):
-        problems.append(
-            Warning(
-                "Database connections are kept between requests (DB_CONN_MAX_AGE > 0).",
-                hint="Under ASGI each request runs in a thread of its own, so kept connections "
-                "pile up until garbage collection; Django advises DB_CONN_MAX_AGE=0.",
-                id="voiceapp.W104",
-            )
+    ]
+
+
+def _check_persistent_connections() -> list[Warning]:
+    if not settings.DATABASES["default"].get("CONN_MAX_AGE"):
+        return []
+    return [
+        Warning(
+            "Database connections are kept between requests (DB_CONN_MAX_AGE > 0).",
+            hint="Under ASGI each request runs in a thread of its own, so kept connections "
+            "pile up until garbage collection; Django advises DB_CONN_MAX_AGE=0.",
+            id="voiceapp.W104",
         )
-    problems.extend(_check_static_files_collected())
-    return problems
+    ]
 
 
 def _check_static_files_collected() -> list[Warning]:
