@@ -66,8 +66,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "started_at",
         "duration_display",
         "status",
-        "turn_count",
-        "total_tokens",
+        "turns",
+        "tokens",
         "transport",
         "mode",
     )
@@ -94,6 +94,14 @@ class ConversationAdmin(admin.ModelAdmin):
     def duration_display(self, conversation: Conversation) -> str:
         duration: timedelta | None = conversation.duration
         return format_duration(duration)
+
+    @admin.display(description="turns", ordering="turn_count")
+    def turns(self, conversation: Conversation) -> int:
+        return conversation.turn_count
+
+    @admin.display(description="tokens", ordering="total_tokens")
+    def tokens(self, conversation: Conversation) -> int:
+        return conversation.total_tokens
 
     @admin.action(description="Export selected conversations as JSON", permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
