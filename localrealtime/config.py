@@ -12,8 +12,14 @@ VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
 MODALITIES = ({"audio"}, {"text"}, {"audio", "text"})
 TURN_DETECTION_TYPES = ("server_vad", "semantic_vad")
 # Flat session fields of the retired beta interface (GA nests them under `audio`).
-BETA_FIELDS = ("modalities", "voice", "input_audio_format", "output_audio_format",
-               "input_audio_transcription", "turn_detection")  # fmt: skip
+BETA_FIELDS = (
+    "modalities",
+    "voice",
+    "input_audio_format",
+    "output_audio_format",
+    "input_audio_transcription",
+    "turn_detection",
+)
 
 DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "type": "server_vad",

@@ -1,14 +1,15 @@
 """WebSocket sessions (`?model=`) and sidebands to WebRTC calls (`?call_id=`).
 
 Refusals are sent the way a client can read them: the socket is accepted, gets one `error`
-event with OpenAI's code, and is closed with 1008 (daphne can only deny a handshake with a
-bare 403, which would hide the reason).
+event with OpenAI's code, and is closed with 4008 (daphne can only deny a handshake with a
+bare 403, which would hide the reason; and it cannot send OpenAI's 1008, see `session.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,9 +21,10 @@ from localrealtime import auth, config, runtime
 from localrealtime.driver import SessionDriver
 from localrealtime.events import error_event, new_id
 from localrealtime.keys import store
-from localrealtime.session import RealtimeSession
+from localrealtime.session import REFUSAL_CLOSE_CODE, RealtimeSession
 
 _CLOSE = object()
+logger = logging.getLogger(__name__)
 
 
 class Refusal(Exception):
@@ -40,12 +42,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.accept("realtime" if "realtime" in offered else None)
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
         self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._writer.add_done_callback(_log_failure)
         runtime.loop_lag.ensure_running()
         try:
             self._open(parse_qs(self.scope["query_string"].decode()))
         except (Refusal, config.ConfigError) as exc:
             self._enqueue(json.dumps(error_event(str(exc), code=exc.code)))
-            self._close_soon(1008, exc.code)
+            self._close_soon(REFUSAL_CLOSE_CODE, exc.code)
 
     def _open(self, query: dict[str, list[str]]) -> None:
         headers = {k.decode().lower(): v.decode() for k, v in self.scope["headers"]}
@@ -79,9 +82,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.owns_slot = True
         session = {**session, "id": session.get("id") or new_id("sess")}
         core = RealtimeSession(session=session, transport="websocket")
-        self.driver = SessionDriver(core, recognizer=runtime.recognizer(),
-                                    max_seconds=settings.LOCAL_REALTIME_MAX_SESSION_SECONDS,
-                                    on_close=self._close_soon)  # fmt: skip
+        self.driver = SessionDriver(
+            core,
+            recognizer=runtime.recognizer(),
+            max_seconds=settings.LOCAL_REALTIME_MAX_SESSION_SECONDS,
+            on_close=self._close_soon,
+        )
         self.driver.listen(self._enqueue)
         self.driver.start()
 
@@ -120,3 +126,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self.close(code=message[1], reason=message[2][:120])
                 return
             await self.send(text_data=message)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("WebSocket writer failed", exc_info=task.exception())

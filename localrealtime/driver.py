@@ -32,9 +32,13 @@ MAX_BUFFER_BYTES = SAMPLE_RATE * 2 * 120
 
 class SessionDriver:
     def __init__(
-        self, core: RealtimeSession, *, recognizer: Recognizer, max_seconds: int,
+        self,
+        core: RealtimeSession,
+        *,
+        recognizer: Recognizer,
+        max_seconds: int,
         on_close: Callable[[int, str], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.core = core
         self.track: SpeechTrack | None = None
         self._recognizer, self._max_seconds, self._on_close = recognizer, max_seconds, on_close
@@ -141,8 +145,11 @@ class SessionDriver:
         samples = await asyncio.to_thread(convert, speech.samples, speech.sample_rate, rate)
         self._speech[effect.response_id] = samples
         pcm = b"" if self.track is not None else samples.tobytes()
-        self._run(self.core.responses.speech_ready(effect.response_id, speech.words,
-                                                   speech.duration_ms, pcm))  # fmt: skip
+        self._run(
+            self.core.responses.speech_ready(
+                effect.response_id, speech.words, speech.duration_ms, pcm
+            )
+        )
         # A `Play` took the samples; otherwise the response was cancelled while synthesizing.
         self._speech.pop(effect.response_id, None)
 
@@ -162,8 +169,10 @@ class SessionDriver:
 
     def _new_detector(self) -> TurnDetector:
         detection = self.core.turn_detection or {}
-        return TurnDetector(silence_ms=int(detection.get("silence_duration_ms") or 500),
-                            prefix_ms=int(detection.get("prefix_padding_ms") or 300))  # fmt: skip
+        return TurnDetector(
+            silence_ms=int(detection.get("silence_duration_ms") or 500),
+            prefix_ms=int(detection.get("prefix_padding_ms") or 300),
+        )
 
 
 def _now() -> datetime:

@@ -64,7 +64,6 @@ class Response:
     emitted_chars: int = 0
     playing: bool = False
     stop_reason: str | None = None
-    clear: bool = False
     previous_item_id: str | None = None
 
     @property
@@ -72,8 +71,12 @@ class Response:
         return "audio" in self.modalities
 
     def ids(self) -> dict[str, Any]:
-        return {"response_id": self.id, "item_id": self.item["id"], "output_index": 0,
-                "content_index": 0}  # fmt: skip
+        return {
+            "response_id": self.id,
+            "item_id": self.item["id"],
+            "output_index": 0,
+            "content_index": 0,
+        }
 
     def part(self, text: str) -> dict[str, Any]:
         if self.audio:
@@ -118,8 +121,9 @@ class ResponseBook:
 
     def _created(self, response: Response) -> list[Any]:
         response.previous_item_id = previous = self._session.add_item(response.item)
-        created = response_object(response.id, "in_progress", modalities=response.modalities,
-                                  output=[], usage=None)  # fmt: skip
+        created = response_object(
+            response.id, "in_progress", modalities=response.modalities, output=[], usage=None
+        )
         item = dict(response.item)
         return [
             event("response.created", response=created),
@@ -146,12 +150,15 @@ class ResponseBook:
             response.playing = True
             return [Play(response_id)]
         deltas = [
-            event("response.output_audio.delta", **response.ids(),
-                  delta=base64.b64encode(pcm16_24k[i : i + AUDIO_DELTA_BYTES]).decode())
+            event(
+                "response.output_audio.delta",
+                **response.ids(),
+                delta=base64.b64encode(pcm16_24k[i : i + AUDIO_DELTA_BYTES]).decode(),
+            )
             for i in range(0, len(pcm16_24k), AUDIO_DELTA_BYTES)
-        ]  # fmt: skip
-        finish = self._finish(response, "completed", duration_ms)
-        return deltas + self._text_deltas(response) + finish
+        ]
+        transcript = self._text_deltas(response)
+        return deltas + transcript + self._finish(response, "completed", duration_ms)
 
     def playback_started(self, response_id: str) -> list[Any]:
         return [event("output_audio_buffer.started", response_id=response_id)]
@@ -177,11 +184,13 @@ class ResponseBook:
         response = self._current(response_id)
         if response is None:
             return []
-        truncated = event("conversation.item.truncated", item_id=response.item["id"],
-                          content_index=0, audio_end_ms=played_ms)  # fmt: skip
-        out = [truncated]
-        if response.clear:
-            out.append(event("output_audio_buffer.cleared", response_id=response_id))
+        truncated = event(
+            "conversation.item.truncated",
+            item_id=response.item["id"],
+            content_index=0,
+            audio_end_ms=played_ms,
+        )
+        out = [truncated, event("output_audio_buffer.cleared", response_id=response_id)]
         out += self.playback_progress(response_id, played_ms)
         out += self._finish(response, "cancelled", played_ms, reason=response.stop_reason)
         return out
@@ -193,7 +202,7 @@ class ResponseBook:
         if response is None:
             return [event("output_audio_buffer.cleared", response_id=None)] if clear else []
         if response.playing:
-            response.stop_reason, response.clear = reason, clear
+            response.stop_reason = reason
             return [StopPlayback(response.id)]
         return self._finish(response, "cancelled", 0, reason=reason)
 
@@ -209,11 +218,18 @@ class ResponseBook:
         spoken = response.text[: response.emitted_chars]
         totals = self._usage(response, spoken, played_ms)
         part = response.part(spoken)
-        response.item.update(status="completed" if status == "completed" else "incomplete",
-                             content=[part])  # fmt: skip
+        response.item.update(
+            status="completed" if status == "completed" else "incomplete", content=[part]
+        )
         item = dict(response.item)
-        done = response_object(response.id, status, modalities=response.modalities,
-                               output=[item], usage=totals, reason=reason)  # fmt: skip
+        done = response_object(
+            response.id,
+            status,
+            modalities=response.modalities,
+            output=[item],
+            usage=totals,
+            reason=reason,
+        )
         return [
             *self._content_done(response, spoken),
             event("response.content_part.done", **response.ids(), part=part),
@@ -233,5 +249,9 @@ class ResponseBook:
     def _usage(self, response: Response, spoken: str, played_ms: int) -> dict[str, Any]:
         input_text, input_audio = self._session.context_tokens()
         output_audio = played_ms // OUTPUT_AUDIO_MS_PER_TOKEN if response.audio else 0
-        return usage(input_text=input_text, input_audio=input_audio,
-                     output_text=text_tokens(spoken), output_audio=output_audio)  # fmt: skip
+        return usage(
+            input_text=input_text,
+            input_audio=input_audio,
+            output_text=text_tokens(spoken),
+            output_audio=output_audio,
+        )

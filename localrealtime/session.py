@@ -43,6 +43,9 @@ class Close:
 
 
 Output = dict[str, Any] | object
+# OpenAI closes with 1008 (refused) and 1001 (session over); daphne's WebSocket library lets a
+# server send only 1000 or 3000-4999, so refusals use 4008 and the end of a session 1000.
+REFUSAL_CLOSE_CODE = 4008
 
 
 class RealtimeSession:
@@ -70,7 +73,7 @@ class RealtimeSession:
         except config.ConfigError as exc:
             out: list[Output] = [error_event(str(exc), code=exc.code, param=exc.param)]
             if exc.code == "beta_api_shape_disabled":
-                out.append(Close(1008, "beta_api_shape_disabled"))
+                out.append(Close(REFUSAL_CLOSE_CODE, "beta_api_shape_disabled"))
             return out
 
     def audio_received(self, ms: int) -> None:
@@ -121,7 +124,7 @@ class RealtimeSession:
 
     def expire(self) -> list[Output]:
         message = "Your session hit the maximum duration."
-        return [error_event(message, code="session_expired"), Close(1001, "session_expired")]
+        return [error_event(message, code="session_expired"), Close(1000, "session_expired")]
 
     # --- what `ResponseBook` reads -------------------------------------------------------------
     @property
@@ -141,8 +144,11 @@ class RealtimeSession:
     def context_tokens(self) -> tuple[int, int]:
         """(text, audio) input tokens of the conversation so far plus the instructions."""
         text = text_tokens(self.session.get("instructions") or "")
-        text += sum(text_tokens(client_events.item_text(item)) for item in self._items.values()
-                    if item["id"] not in self._audio_ms)  # fmt: skip
+        text += sum(
+            text_tokens(client_events.item_text(item))
+            for item in self._items.values()
+            if item["id"] not in self._audio_ms
+        )
         audio = sum(ms // 100 for ms in self._audio_ms.values())
         return text, audio
 
@@ -199,8 +205,12 @@ class RealtimeSession:
     def _response_create(self, client_event: ClientEvent, now: datetime) -> list[Output]:
         params = client_event.data.get("response") or {}
         if not isinstance(params, dict):
-            raise ClientEventError("`response` must be an object.", code="invalid_value",
-                                   param="response", event_id=client_event.event_id)  # fmt: skip
+            raise ClientEventError(
+                "`response` must be an object.",
+                code="invalid_value",
+                param="response",
+                event_id=client_event.event_id,
+            )
         if self.responses.busy:
             raise ClientEventError(
                 "Conversation already has an active response in progress.",

@@ -58,14 +58,21 @@ def _token(request: HttpRequest) -> str | None:
 
 def _refuse_beta(request: HttpRequest) -> None:
     if auth.is_beta_request(request.headers.get("OpenAI-Beta")):
-        raise ApiError(400, "The beta Realtime interface has been retired; use the GA interface.",
-                       "beta_api_shape_disabled")  # fmt: skip
+        raise ApiError(
+            400,
+            "The beta Realtime interface has been retired; use the GA interface.",
+            "beta_api_shape_disabled",
+        )
 
 
 @api_view
 async def beta_sessions(request: HttpRequest) -> HttpResponse:
-    raise ApiError(400, "POST /v1/realtime/sessions was retired with the beta interface; use "
-                   "/v1/realtime/client_secrets.", "beta_api_shape_disabled")  # fmt: skip
+    raise ApiError(
+        400,
+        "POST /v1/realtime/sessions was retired with the beta interface; use "
+        "/v1/realtime/client_secrets.",
+        "beta_api_shape_disabled",
+    )
 
 
 @api_view
@@ -75,8 +82,11 @@ async def client_secrets(request: HttpRequest) -> HttpResponse:
         return invalid_key()
     body = _json(request.body, "body")
     if config.is_beta_shape(body) or "model" in body:
-        raise ApiError(400, "Beta-shaped request: put the configuration under `session`.",
-                       "beta_api_shape_disabled")  # fmt: skip
+        raise ApiError(
+            400,
+            "Beta-shaped request: put the configuration under `session`.",
+            "beta_api_shape_disabled",
+        )
     session = _session(body.get("session"), required=True)
     ttl = _ttl(body.get("expires_after"))
     key = store.issue(session=session, ttl_seconds=ttl, now=time.time())
@@ -89,8 +99,11 @@ async def calls(request: HttpRequest) -> HttpResponse:
     token = _token(request)
     offer, session = _offer_and_session(request)
     if not runtime.slots().acquire():
-        raise ApiError(503, "The local engine is carrying all the calls it can; retry later.",
-                       "engine_at_capacity")  # fmt: skip
+        raise ApiError(
+            503,
+            "The local engine is carrying all the calls it can; retry later.",
+            "engine_at_capacity",
+        )
     try:
         session = _authorise_call(token, session)
         call = await start_call(offer, session)
@@ -100,8 +113,9 @@ async def calls(request: HttpRequest) -> HttpResponse:
         runtime.slots().release()
         raise
     runtime.loop_lag.ensure_running()
-    response = HttpResponse(call.pc.localDescription.sdp, status=201,
-                            content_type="application/sdp")  # fmt: skip
+    response = HttpResponse(
+        call.pc.localDescription.sdp, status=201, content_type="application/sdp"
+    )
     response["Location"] = f"/v1/realtime/calls/{call.id}"
     return response
 
@@ -123,9 +137,14 @@ async def engine_stats(request: HttpRequest) -> HttpResponse:
     if not auth.is_server_key(_token(request)):
         return invalid_key()
     slots = runtime.slots()
-    return JsonResponse({"sessions": slots.used, "max_sessions": slots.limit,
-                         "calls": len(runtime.calls.all()),
-                         "worst_loop_lag_ms": round(runtime.loop_lag.worst_ms, 1)})  # fmt: skip
+    return JsonResponse(
+        {
+            "sessions": slots.used,
+            "max_sessions": slots.limit,
+            "calls": len(runtime.calls.all()),
+            "worst_loop_lag_ms": round(runtime.loop_lag.worst_ms, 1),
+        }
+    )
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -158,8 +177,9 @@ def _sdp(raw: bytes) -> str:
         raise ApiError(400, f"The SDP offer exceeds {MAX_SDP_BYTES} bytes.", "invalid_offer", "sdp")
     text = raw.decode(errors="replace").replace("\r\n", "\n").replace("\n", "\r\n")
     if not text.startswith("v=0") or "\r\nm=audio " not in text:
-        raise ApiError(400, "Invalid SDP offer: expected an SDP with an audio section.",
-                       "invalid_offer", "sdp")  # fmt: skip
+        raise ApiError(
+            400, "Invalid SDP offer: expected an SDP with an audio section.", "invalid_offer", "sdp"
+        )
     return text
 
 
@@ -176,8 +196,12 @@ def _authorise_call(token: str | None, session: dict[str, Any] | None) -> dict[s
 
 def _session(raw: Any, *, required: bool) -> dict[str, Any]:
     if required and (not isinstance(raw, dict) or "type" not in raw):
-        raise ApiError(400, "Missing required parameter: 'session.type'.",
-                       "missing_required_parameter", "session.type")  # fmt: skip
+        raise ApiError(
+            400,
+            "Missing required parameter: 'session.type'.",
+            "missing_required_parameter",
+            "session.type",
+        )
     model = (raw or {}).get("model") or settings.REALTIME_MODEL
     base = config.default_session(model=model, voice=settings.REALTIME_VOICE)
     return {**config.merged(base, raw), "id": new_id("sess")}
@@ -189,12 +213,20 @@ def _ttl(expires_after: Any) -> int:
     seconds = expires_after.get("seconds") if isinstance(expires_after, dict) else None
     anchor = expires_after.get("anchor", "created_at") if isinstance(expires_after, dict) else None
     if anchor != "created_at" or not isinstance(seconds, int) or isinstance(seconds, bool):
-        raise ApiError(400, "`expires_after` must be {anchor: created_at, seconds: N}.",
-                       "invalid_value", "expires_after")  # fmt: skip
+        raise ApiError(
+            400,
+            "`expires_after` must be {anchor: created_at, seconds: N}.",
+            "invalid_value",
+            "expires_after",
+        )
     if not MIN_TTL_SECONDS <= seconds <= MAX_TTL_SECONDS:
         bounds = f"{MIN_TTL_SECONDS}..{MAX_TTL_SECONDS}"
-        raise ApiError(400, f"`expires_after.seconds` must be in {bounds}.",
-                       "invalid_value", "expires_after.seconds")  # fmt: skip
+        raise ApiError(
+            400,
+            f"`expires_after.seconds` must be in {bounds}.",
+            "invalid_value",
+            "expires_after.seconds",
+        )
     return seconds
 
 

@@ -1,0 +1,100 @@
+"""The local engine as a real server for these tests, and the clients that drive it.
+
+`engine` runs `manage.py localrealtime --port <free port>` in a subprocess with a known server
+key and a small session limit (so the full-pool test is cheap), and waits until it answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from openai import AsyncOpenAI
+
+from localrealtime.speech.resampling import convert
+from localrealtime.speech.synthesis import synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_KEY = "sk-local-engine-tests"
+MAX_SESSIONS = 3
+START_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Engine:
+    origin: str
+    base_url: str
+    key: str
+    max_sessions: int
+    process: subprocess.Popen[bytes]
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=30)
+
+    def sdk(self, key: str | None = None) -> AsyncOpenAI:
+        return AsyncOpenAI(api_key=key or self.key, base_url=self.base_url, max_retries=0)
+
+    def server_auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_answering(engine: Engine) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if engine.process.poll() is not None:
+            raise RuntimeError(f"the engine exited with {engine.process.returncode}")
+        try:
+            httpx.get(f"{engine.base_url}/realtime/engine_stats", headers=engine.server_auth())
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the engine did not answer within {START_TIMEOUT_SECONDS} s")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "LOCAL_REALTIME_API_KEY": SERVER_KEY,
+        "LOCAL_REALTIME_MAX_SESSIONS": str(MAX_SESSIONS),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "manage.py", "localrealtime", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    origin = f"http://127.0.0.1:{port}"
+    running = Engine(origin, f"{origin}/local-realtime/v1", SERVER_KEY, MAX_SESSIONS, process)
+    try:
+        _wait_until_answering(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def spoken(text: str, *, rate: int = 48000, leading_silence_s: float = 2.0) -> np.ndarray:
+    """`text` spoken by eSpeak NG (voice en-us+f2), after some silence, as mono PCM16."""
+    speech = synthesize(text, "en-us+f2")
+    samples = convert(speech.samples, speech.sample_rate, rate)
+    silence = np.zeros(int(rate * leading_silence_s), np.int16)
+    return np.concatenate([silence, samples, np.zeros(rate, np.int16)])
