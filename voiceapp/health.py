@@ -34,9 +34,13 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _database_ok() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    finally:
+        # The probe's thread is its own (see readyz): give its connection back at once.
+        connection.close()
 
 
 async def _channel_layer_ok() -> bool:
@@ -70,7 +74,9 @@ async def _probe(name: str, check: Callable[[], Awaitable[bool]]) -> bool:
 async def readyz(request: HttpRequest) -> JsonResponse:
     """The database and the channel layer both answer; details go to the log, not the response."""
     results = await asyncio.gather(
-        _probe("database", sync_to_async(_database_ok)),
+        # Not on Django's shared sync thread: a hanging connect there would hold up every
+        # other sync call of this process, this response's own clean-up included.
+        _probe("database", sync_to_async(_database_ok, thread_sensitive=False)),
         _probe("channel_layer", _channel_layer_ok),
     )
     if all(results):

@@ -85,10 +85,18 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     # A dead or unroutable server fails in seconds, so /readyz and requests do not hang on it.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
-    )
+    _db_options.setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=1))
+    if env_bool("DB_POOL", True):
+        # psycopg's pool instead of per-thread persistent connections: under ASGI every request
+        # and every database_sync_to_async call may run on another thread (Django's advice).
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        _db_options["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1),
+            "timeout": env_int("DB_POOL_TIMEOUT", 10, minimum=1),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------------------------

@@ -88,8 +88,16 @@ def unreachable_database(tmp_path: os.PathLike[str]) -> Iterator[None]:
         connection.settings_dict["NAME"] = os.path.join(tmp_path, "missing", "db.sqlite3")
     else:
         connection.settings_dict.update(HOST="127.0.0.1", PORT=str(closed_port()))
+    _drop_pool()
     yield
     connection.settings_dict.update(saved)
+    _drop_pool()
+
+
+def _drop_pool() -> None:
+    # A PostgreSQL pool keeps the connections it made: rebuild it from the current settings.
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
 
 
 @pytest.mark.usefixtures("unreachable_database")
