@@ -120,7 +120,8 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
             await self.chat.close(message.reason)
             conversation_id = self.chat.conversation_id
         else:
-            call = self._require_call()
+            # Ending an ended call (e.g. resumed after a reload) just confirms it.
+            call = self._require_call(active=False)
             await calls.end_call(call, message.reason)
             conversation_id = call.conversation_id
         await self.send_json(

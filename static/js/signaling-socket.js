@@ -14,7 +14,11 @@ export class SignalingSocket extends EventTarget {
     super();
     this.url = url;
     this.socket = null;
+    // The last hello is kept while disconnected: its relay types still say what to queue.
     this.hello = null;
+    this.ready = false;
+    // Whether this socket holds the call (started or resumed): relays before that would be refused.
+    this.holding = false;
     this.attempt = 0;
     this.stopped = false;
     this.state = loadState();
@@ -29,7 +33,7 @@ export class SignalingSocket extends EventTarget {
   }
 
   get isOpen() {
-    return this.socket?.readyState === WebSocket.OPEN && this.hello !== null;
+    return this.socket?.readyState === WebSocket.OPEN && this.ready;
   }
 
   send(message) {
@@ -64,7 +68,7 @@ export class SignalingSocket extends EventTarget {
     for (let start = 0; start < events.length; start += limit) {
       const batch = { seq: this.state.nextSeq++, events: events.slice(start, start + limit) };
       this.state.pending.push(batch);
-      this.send({ type: "events.relay", ...batch });
+      if (this.holding) this.send({ type: "events.relay", ...batch });
     }
     saveState(this.state);
   }
@@ -83,7 +87,10 @@ export class SignalingSocket extends EventTarget {
     const message = JSON.parse(event.data);
     if (message.type === "hello") {
       this.hello = message;
+      this.ready = true;
       this.attempt = 0;
+    } else if (message.type === "call.started" || message.type === "call.resumed") {
+      this.holding = true;
     } else if (message.type === "events.ack") {
       this.state.pending = this.state.pending.filter((batch) => batch.seq !== message.seq);
       saveState(this.state);
@@ -92,7 +99,8 @@ export class SignalingSocket extends EventTarget {
   }
 
   #onClose(event) {
-    this.hello = null;
+    this.ready = false;
+    this.holding = false;
     this.dispatchEvent(new CustomEvent("socket.closed", { detail: { code: event.code } }));
     if (this.stopped || event.code === CLOSE_UNAUTHENTICATED) return;
     // Full jitter: reconnecting clients spread out instead of arriving together.

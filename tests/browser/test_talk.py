@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import App
+from tests.browser.signaling_line import SignalingLine
 
 pytestmark = pytest.mark.browser
 
@@ -87,25 +88,83 @@ def test_a_spoken_call_is_answered_heard_and_kept(page: Page, app: App, artifact
     assert_shown_in_history_and_admin(page, conversation_id, turns)
 
 
-def test_a_dropped_socket_loses_and_doubles_nothing(page: Page, app: App, artifacts: Path):
-    page.goto("/")
-    start_call(page, "brokered")
-    # Drop the socket while the user is speaking: the transcript events that follow go to the
-    # outbox and must arrive, once each, after the reconnect.
+def queued_event_types(page: Page) -> list[str]:
+    """The types of the events waiting in the page's stored outbox (sessionStorage)."""
+    return page.evaluate(
+        """() => (JSON.parse(sessionStorage.getItem("voiceapp.signaling"))?.pending ?? [])
+            .flatMap((batch) => batch.events.map((event) => event.type))"""
+    )
+
+
+def cut_until_the_reply_is_queued(page: Page, line: SignalingLine) -> None:
+    """Cut the signaling line while the user speaks; wait until the reply's record is queued."""
     page.locator('[data-testid="turn"][data-role="user"]').first.wait_for(timeout=REPLY_WAIT_MS)
-    page.evaluate("window.voiceapp.dropSocket()")
+    line.cut()
     expect(page.get_by_test_id("call-state")).to_have_attribute(
         "data-state", "reconnecting", timeout=REPLY_WAIT_MS
     )
+    page.wait_for_function(
+        """() => (JSON.parse(sessionStorage.getItem("voiceapp.signaling"))?.pending ?? [])
+            .some((batch) => batch.events.some((event) => event.type === "response.done"))""",
+        timeout=REPLY_WAIT_MS,
+    )
+
+
+def test_a_dropped_socket_loses_and_doubles_nothing(page: Page, app: App, artifacts: Path):
+    line = SignalingLine(page)
+    page.goto("/")
+    start_call(page, "brokered")
+    cut_until_the_reply_is_queued(page, line)
+    assert "response.done" in queued_event_types(page)
+
+    line.restore()
     wait_for_reply_heard(page)
-    page.wait_for_function("window.voiceapp.unacked() === 0")
+    page.wait_for_function("window.voiceapp.unacked() === 0", timeout=REPLY_WAIT_MS)
     page.screenshot(path=artifacts / "talk-after-reconnect.png", full_page=True)
     hang_up(page)
 
     conversation_id, *_ = app.latest_conversation()
     assert_recorded_exchange(app, conversation_id)
-    shown = page.locator('[data-testid="turn"]')
-    assert shown.count() == 2
+    assert page.locator('[data-testid="turn"]').count() == 2
+
+
+def test_a_reload_resends_the_outbox_and_ends_the_call(page: Page, app: App):
+    line = SignalingLine(page)
+    page.goto("/")
+    start_call(page, "brokered")
+    cut_until_the_reply_is_queued(page, line)
+
+    page.reload()
+    line.restore()
+    expect(page.get_by_test_id("call-state")).to_have_attribute(
+        "data-state", "ended", timeout=REPLY_WAIT_MS
+    )
+
+    conversation_id, _, _, status, _ = app.latest_conversation()
+    assert status == "ended"
+    assert app.rows(
+        "SELECT end_reason FROM conversations_conversation WHERE id = ?", conversation_id
+    ) == [("page_reloaded",)]
+    assert_recorded_exchange(app, conversation_id)
+    assert queued_event_types(page) == []
+
+
+def test_typed_text_joins_the_voice_call(page: Page, app: App):
+    page.goto("/")
+    start_call(page, "brokered")
+    wait_for_reply_heard(page)
+
+    page.get_by_test_id("call-text").fill("Please tell me about Paris.")
+    page.get_by_test_id("call-text").press("Enter")
+    page.locator(FINAL_ASSISTANT).nth(1).wait_for(timeout=REPLY_WAIT_MS)
+    page.locator(FINAL_USER).nth(1).wait_for(timeout=REPLY_WAIT_MS)
+    hang_up(page)
+
+    conversation_id, *_ = app.latest_conversation()
+    turns = app.turns(conversation_id)
+    assert [role for role, _, _ in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[2][1] == "Please tell me about Paris."
+    assert "paris" in turns[3][1].lower()
 
 
 def test_a_typed_chat_is_answered_in_streamed_text(page: Page, app: App, artifacts: Path):

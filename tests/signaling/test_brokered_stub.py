@@ -240,3 +240,27 @@ async def test_nobody_resumes_someone_elses_call(stub, owner_cookie, stranger_co
     assert await turns(pk) == []
     await owner_socket.close()
     await stranger_socket.close()
+
+
+async def test_a_reloaded_page_saves_late_batches_of_an_ended_call(stub, owner_cookie):
+    first_socket, pk = await start_brokered(stub, owner_cookie)
+    await first_socket.request({"type": "call.end"}, "call.ended")
+    await first_socket.close()
+
+    second_socket = await SignalingClient(owner_cookie).open()
+    resumed = await second_socket.request(
+        {"type": "call.resume", "conversation_id": pk}, "call.resumed"
+    )
+    ack = await second_socket.request(
+        {"type": "events.relay", "seq": 4, "events": one_exchange()}, "events.ack"
+    )
+    ended = await second_socket.request(
+        {"type": "call.end", "reason": "page_reloaded"}, "call.ended"
+    )
+    await second_socket.close()
+
+    assert resumed["status"] == "ended"
+    assert (ack["seq"], len(ack["turns"])) == (4, 2)
+    assert ended["conversation_id"] == pk
+    assert (await conversation(pk)).end_reason == "hangup"
+    assert [seen.path for seen in stub.seen].count("/v1/realtime/calls/rtc_stub1/hangup") == 1
