@@ -69,6 +69,9 @@ class Conversation(models.Model):
     turn_count = models.PositiveIntegerField(default=0)
     # The opening words of the transcript, kept by record_events so lists need no turn query.
     first_words = models.CharField(max_length=200, blank=True)
+    # Set when the browser's relayed record disagrees with the upstream's own (sideband) record.
+    flagged = models.BooleanField(default=False)
+    flag_reason = models.CharField(max_length=200, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -124,6 +127,8 @@ class Turn(models.Model):
     text = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.BROWSER)
+    # What the browser relayed for this item when it differs from the sideband's `text`.
+    browser_text = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 

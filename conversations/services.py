@@ -17,12 +17,29 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
-from conversations.transcript import Outcome, Transcript, TurnState, UsageState
+from conversations.transcript import (
+    IN_PROGRESS,
+    Outcome,
+    Transcript,
+    TurnState,
+    UsageState,
+    usage_totals,
+)
 
 logger = logging.getLogger(__name__)
 
-_TURN_FIELDS = ("role", "text", "status", "previous_item_id", "response_id", "position")
+_TURN_FIELDS = (
+    "role",
+    "text",
+    "status",
+    "previous_item_id",
+    "response_id",
+    "position",
+    "source",
+    "browser_text",
+)
 _FIRST_WORDS_LENGTH = Conversation._meta.get_field("first_words").max_length or 200
+_FLAG_REASON_LENGTH = Conversation._meta.get_field("flag_reason").max_length or 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,24 +137,42 @@ def record_events(
     *, conversation_id: int, events: Sequence[Mapping[str, Any]], source: str
 ) -> RecordResult:
     """Apply a batch of Realtime server events to the record. Idempotent: a batch (or any event
-    in it) given again leaves the database as it was."""
+    in it) given again leaves the database as it was.
+
+    Two sources may describe the same item: the browser's relay (fast, untrusted) and the
+    sideband (the upstream's own events, authoritative). Each turn is stored once; words the
+    sideband gave are never replaced by the browser's, and a disagreement flags the conversation
+    (see `_reconcile`)."""
     _check_choice("source", source, Turn.Source.values)
     conversation = _locked(conversation_id)
     turns = {t.item_id: t for t in conversation.turns.order_by("position", "id")}
     usages = {u.response_id: u for u in conversation.responses.all()}
     transcript = Transcript.seeded(
-        turns=[_turn_state(t) for t in turns.values()],
+        turns=[_seed_state(t, source) for t in turns.values()],
         usages=[UsageState(u.response_id, u.status, u.usage) for u in usages.values()],
         session_id=conversation.upstream_session_id,
     )
     outcomes = transcript.feed_all(events)
-    changed = _save_turns(conversation, transcript.ordered_turns(), turns, source)
-    _save_usages(conversation, transcript.usages.values(), usages)
-    _refresh_derived(conversation, transcript)
+    ordered = transcript.ordered_turns()
+    merged = [_reconcile(state, turns.get(state.item_id), source) for state in ordered]
+    changed = _save_turns(conversation, merged, turns)
+    kept = _save_usages(conversation, transcript.usages.values(), usages, source)
+    _flag_disagreements(conversation, merged)
+    _refresh_derived(conversation, [m.state for m in merged], kept, transcript.session_id)
     result = _result(outcomes, changed)
     if result.rejected:
         _log_rejections(conversation_id, result.rejected)
     return result
+
+
+@dataclass(slots=True)
+class _Merged:
+    """A turn as it will be stored: the record's state, who gave its words, what the browser said
+    when that differs."""
+
+    state: TurnState
+    source: str
+    browser_text: str
 
 
 def _turn_state(turn: Turn) -> TurnState:
@@ -146,7 +181,51 @@ def _turn_state(turn: Turn) -> TurnState:
     )
 
 
-def _turn_values(state: TurnState, position: int) -> dict[str, Any]:
+def _seed_state(turn: Turn, source: str) -> TurnState:
+    """The state a batch continues from. A sideband batch starts browser-given words blank, so
+    that what it ends with is the upstream's own account of the item (links are kept)."""
+    state = _turn_state(turn)
+    if source == Turn.Source.SIDEBAND and turn.source == Turn.Source.BROWSER:
+        state.text, state.status = "", IN_PROGRESS
+    return state
+
+
+def _has_words(text: str, status: str) -> bool:
+    """Final (or partly final) words: text, or a status that says the item is settled."""
+    return bool(text) or status != IN_PROGRESS
+
+
+def _reconcile(state: TurnState, row: Turn | None, source: str) -> _Merged:
+    """One item's stored form after a batch from `source` (the rules of issue 4)."""
+    if row is None or row.source == source or source == Turn.Source.SERVER:
+        return _Merged(state, source, row.browser_text if row is not None else "")
+    if source == Turn.Source.SIDEBAND:
+        return _confirmed_by_sideband(state, row)
+    return _relayed_over_sideband(state, row)
+
+
+def _confirmed_by_sideband(state: TurnState, row: Turn) -> _Merged:
+    if not _has_words(state.text, state.status):
+        # The sideband has not given this item's words yet: the browser's stay for now.
+        state.text, state.status = row.text, row.status
+        return _Merged(state, row.source, row.browser_text)
+    differs = bool(row.text) and row.text != state.text
+    return _Merged(state, Turn.Source.SIDEBAND, row.text if differs else "")
+
+
+def _relayed_over_sideband(state: TurnState, row: Turn) -> _Merged:
+    if not _has_words(row.text, row.status):
+        # Seen by the sideband but without words yet: the browser's words show meanwhile.
+        given = _has_words(state.text, state.status)
+        return _Merged(state, Turn.Source.BROWSER if given else row.source, "")
+    relayed = state.text
+    state.text, state.status = row.text, row.status
+    differs = bool(relayed) and relayed != row.text
+    return _Merged(state, row.source, relayed if differs else row.browser_text)
+
+
+def _turn_values(merged: _Merged, position: int) -> dict[str, Any]:
+    state = merged.state
     return {
         "role": state.role,
         "text": state.text,
@@ -154,22 +233,23 @@ def _turn_values(state: TurnState, position: int) -> dict[str, Any]:
         "previous_item_id": state.previous_item_id,
         "response_id": state.response_id,
         "position": position,
+        "source": merged.source,
+        "browser_text": merged.browser_text,
     }
 
 
 def _save_turns(
     conversation: Conversation,
-    ordered: list[TurnState],
+    ordered: list[_Merged],
     stored: dict[str, Turn],
-    source: str,
 ) -> list[ChangedTurn]:
     """Create and update the turns that differ from `ordered`, positions from the chain."""
     now, created, updated, changed = timezone.now(), [], [], []
-    for position, state in enumerate(ordered):
-        values = _turn_values(state, position)
-        row = stored.get(state.item_id)
+    for position, merged in enumerate(ordered):
+        values = _turn_values(merged, position)
+        row = stored.get(merged.state.item_id)
         if row is None:
-            row = Turn(conversation=conversation, item_id=state.item_id, source=source, **values)
+            row = Turn(conversation=conversation, item_id=merged.state.item_id, **values)
             created.append(row)
         elif any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
@@ -185,10 +265,46 @@ def _save_turns(
     return changed
 
 
+def _flag_disagreements(conversation: Conversation, merged: list[_Merged]) -> None:
+    disputed = [m.state.item_id for m in merged if m.browser_text]
+    if disputed:
+        _flag(conversation, f"browser text differs from the upstream's for {', '.join(disputed)}")
+
+
+def _flag(conversation: Conversation, reason: str) -> None:
+    """Flag once: the first reason is kept (later ones are usually the same dispute again)."""
+    if conversation.flagged:
+        return
+    conversation.flagged = True
+    conversation.flag_reason = reason[:_FLAG_REASON_LENGTH]
+    conversation.save(update_fields=["flagged", "flag_reason"])
+
+
+@transaction.atomic
+def flag_unconfirmed_turns(*, conversation_id: int) -> list[str]:
+    """At the end of a call the sideband watched from its first item to its end: turns only the
+    browser reported were never produced upstream. Flags the conversation; returns their ids."""
+    conversation = _locked(conversation_id)
+    unconfirmed = conversation.turns.filter(source=Turn.Source.BROWSER).exclude(text="")
+    item_ids = list(unconfirmed.order_by("position").values_list("item_id", flat=True))
+    if item_ids:
+        _flag(
+            conversation,
+            f"browser relayed items the upstream never produced: {', '.join(item_ids)}",
+        )
+    return item_ids
+
+
 def _save_usages(
-    conversation: Conversation, usages: Iterable[UsageState], stored: dict[str, ResponseUsage]
-) -> None:
+    conversation: Conversation,
+    usages: Iterable[UsageState],
+    stored: dict[str, ResponseUsage],
+    source: str,
+) -> list[Mapping[str, Any]]:
+    """Store new usage; returns every usage object kept. The browser may add a response's usage
+    but never change one already stored (the sideband's may be the one stored)."""
     created, updated = [], []
+    kept = {response_id: row.usage for response_id, row in stored.items()}
     for usage in usages:
         row = stored.get(usage.response_id)
         if row is None:
@@ -200,24 +316,36 @@ def _save_usages(
                     usage=dict(usage.usage),
                 )
             )
-        elif (row.status, row.usage) != (usage.status, usage.usage):
+        elif source == Turn.Source.BROWSER or (row.status, row.usage) == (
+            usage.status,
+            usage.usage,
+        ):
+            continue
+        else:
             row.status, row.usage = usage.status, dict(usage.usage)
             updated.append(row)
+        kept[usage.response_id] = usage.usage
     ResponseUsage.objects.bulk_create(created)
     ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
+    return list(kept.values())
 
 
-def _refresh_derived(conversation: Conversation, transcript: Transcript) -> None:
+def _refresh_derived(
+    conversation: Conversation,
+    turns: list[TurnState],
+    usages: Iterable[Mapping[str, Any]],
+    session_id: str,
+) -> None:
     """The totals, turn count and opening words the lists show without reading the turns."""
-    totals = transcript.totals()
-    opening = next((t.text for t in transcript.ordered_turns() if t.text), "")
+    totals = usage_totals(usages)
+    opening = next((t.text for t in turns if t.text), "")
     conversation.input_tokens = totals.input_tokens
     conversation.cached_input_tokens = totals.cached_input_tokens
     conversation.output_tokens = totals.output_tokens
     conversation.total_tokens = totals.total_tokens
-    conversation.turn_count = len(transcript.turns)
+    conversation.turn_count = len(turns)
     conversation.first_words = " ".join(opening.split())[:_FIRST_WORDS_LENGTH]
-    conversation.upstream_session_id = transcript.session_id
+    conversation.upstream_session_id = session_id
     conversation.save(update_fields=_DERIVED_FIELDS)
 
 
