@@ -65,6 +65,7 @@ class Caller:
         self.arrivals: list[float] = []
         self.loud_frames: list[float] = []
         self._new_event = asyncio.Event()
+        self.heard_sound = asyncio.Event()
         self.channel.on("message", self._on_message)
         self.pc.on("track", self._on_track)
 
@@ -95,6 +96,7 @@ class Caller:
             samples = frame.to_ndarray().astype(np.float64)
             if np.sqrt(np.mean(samples**2)) > SOUND_RMS:
                 self.loud_frames.append(time.monotonic())
+                self.heard_sound.set()
 
     async def wait_for(
         self, type: str, within: float = 30, *, after: int = 0, **match: Any

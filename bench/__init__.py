@@ -1,0 +1,1 @@
+"""Benchmarks: each module runs alone (`python -m bench.<name>`); `python -m bench` runs all."""
