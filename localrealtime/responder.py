@@ -42,11 +42,17 @@ _RULES = (
 )
 
 
-def reply(heard: str, now: datetime) -> str:
-    """What the engine answers to `heard` (the user's words) at `now`."""
+def reply(heard: str, now: datetime, instructions: str = "") -> str:
+    """What the engine answers to `heard` (the user's words) at `now`.
+
+    It cannot follow `instructions` (there is no model), but it reads them out when asked, so a
+    user can check that the session's configuration arrived.
+    """
     words = set(re.findall(r"[a-z']+", heard.lower()))
     if not words:
         return NOT_HEARD
+    if words & {"instructions", "instruction"}:
+        return f"My instructions are: {instructions}" if instructions else "I have no instructions."
     for triggers, answer in _RULES:
         if words & triggers:
             return answer(heard, now)

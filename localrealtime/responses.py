@@ -111,7 +111,8 @@ class ResponseBook:
         session = self._session.session
         modalities = params.get("output_modalities") or session["output_modalities"]
         item = assistant_item(new_id("item"), "in_progress", None)
-        reply = responder.reply(self._session.last_user_text(), now)
+        instructions = params.get("instructions") or session.get("instructions") or ""
+        reply = responder.reply(self._session.last_user_text(), now, instructions)
         self.active = response = Response(new_id("resp"), item, reply, list(modalities))
         out: list[Any] = self._created(response)
         if not response.audio:

@@ -6,6 +6,7 @@ key and a small session limit (so the full-pool test is cheap), and waits until 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,8 +68,9 @@ def _wait_until_answering(engine: Engine) -> None:
     raise RuntimeError(f"the engine did not answer within {START_TIMEOUT_SECONDS} s")
 
 
-@pytest.fixture(scope="session")
-def engine() -> Iterator[Engine]:
+@contextlib.contextmanager
+def running_engine(**settings: str) -> Iterator[Engine]:
+    """`manage.py localrealtime` on a free port, with extra settings from the environment."""
     port = _free_port()
     env = {
         **os.environ,
@@ -76,20 +78,29 @@ def engine() -> Iterator[Engine]:
         "LOCAL_REALTIME_API_KEY": SERVER_KEY,
         "LOCAL_REALTIME_MAX_SESSIONS": str(MAX_SESSIONS),
         "LOG_LEVEL": "WARNING",
+        **settings,
     }
     command = [sys.executable, "manage.py", "localrealtime", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     origin = f"http://127.0.0.1:{port}"
-    running = Engine(origin, f"{origin}/local-realtime/v1", SERVER_KEY, MAX_SESSIONS, process)
+    max_sessions = int(env["LOCAL_REALTIME_MAX_SESSIONS"])
+    running = Engine(origin, f"{origin}/local-realtime/v1", SERVER_KEY, max_sessions, process)
     try:
         _wait_until_answering(running)
         yield running
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    with running_engine() as running:
+        yield running
 
 
 def spoken(text: str, *, rate: int = 48000, leading_silence_s: float = 2.0) -> np.ndarray:
