@@ -143,6 +143,10 @@ async def measure_kind(kind: str, running: Servers, options: argparse.Namespace)
         await asyncio.gather(*(path.close() for path in built))
 
 
+def reused(tally: Tally) -> str:
+    return "n/a" if math.isnan(tally.reuse) else f"{tally.reuse:.1%}"
+
+
 def offer_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
     rows = []
     for level, tallies in results.items():
@@ -150,11 +154,11 @@ def offer_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
         ours = Latency.of(tallies["voiceapp"].latencies)
         for name, tally in tallies.items():
             got = Latency.of(tally.latencies)
-            vs = [f"{ratio(ours.p50, got.p50)} / {ratio(ours.p99, got.p99)}"]
+            vs = f"{ratio(ours.p50, got.p50)} / {ratio(ours.p99, got.p99)}"
             rows.append(
                 [level, name, got.samples, ms(got.p50), ms(got.p99),
-                 ms(got.p50 - floor.p50), ms(got.p99 - floor.p99),
-                 vs[0] if name in ALTERNATIVES else ""]
+                 ms(got.p50 - floor.p50), ms(got.p99 - floor.p99), reused(tally),
+                 vs if name in ALTERNATIVES else ""]
             )  # fmt: skip
     return rows
 
@@ -165,18 +169,17 @@ def key_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
         ours = tallies["voiceapp"]
         for name, tally in tallies.items():
             got = Latency.of(tally.latencies)
-            reuse = "n/a" if math.isnan(tally.reuse) else f"{tally.reuse:.1%}"
             vs = ratio(tally.per_second, ours.per_second) if name in ALTERNATIVES else ""
             rows.append(
                 [level, name, got.samples, ms(got.p50), ms(got.p99),
-                 f"{tally.per_second:.0f}", reuse, vs]
+                 f"{tally.per_second:.0f}", reused(tally), vs]
             )  # fmt: skip
     return rows
 
 
 OFFER_HEADERS = [
     "in flight", "path", "calls", "p50 ms", "p99 ms", "overhead p50 ms", "overhead p99 ms",
-    "voiceapp ÷ this (p50 / p99)",
+    "upstream conn. reused", "voiceapp ÷ this (p50 / p99)",
 ]  # fmt: skip
 KEY_HEADERS = [
     "in flight", "path", "keys", "p50 ms", "p99 ms", "keys/s", "upstream conn. reused",

@@ -4,8 +4,9 @@ Opens sockets up to each level (1,000 then 5,000 by default), each signed in and
 `hello`, and leaves them idle. At each level: the server's resident memory (VmRSS from
 /proc/<pid>/status) and what it grew by per socket since before the first socket, then the ack
 latency of one active socket among the idle ones (a call started, single-exchange batches relayed
-at a steady pace). Finally all sockets close and the memory is read again, to show what is given
-back. The fd limit is raised (soft to hard) first; the server inherits it.
+at a steady pace). Then all sockets close and the memory is read again, to show what is given
+back; finally the largest level is opened once more, to tell memory kept for reuse from a leak.
+The fd limit is raised (soft to hard) first; the server inherits it.
 
 Run: `python -m bench.capacity [--levels 1000 5000]`.
 """
@@ -33,6 +34,7 @@ OPEN_TIMEOUT = 600.0
 
 @dataclass
 class Level:
+    label: str
     sockets: int
     rss_kib: int
     open_seconds: float
@@ -74,6 +76,19 @@ async def active_latency(server: servers.Server, key: str, tag: str) -> Latency:
     return Latency.of(latencies)
 
 
+async def hold(
+    server: servers.Server, keys: list[str], held: list[SignalingSocket], level: int, label: str
+) -> Level:
+    """Open sockets until `level` are held, then read the memory and one active socket."""
+    started = time.monotonic()
+    async with asyncio.timeout(OPEN_TIMEOUT):
+        held += await open_sockets(server, keys, level - len(held))
+    opened = time.monotonic() - started
+    rss = await settled_rss(server)
+    latency = await active_latency(server, keys[0], f"active{label}")
+    return Level(label, level, rss, opened, latency)
+
+
 async def measure(server: servers.Server, keys: list[str], levels: Sequence[int]) -> str:
     # A warm-up call first, so code loaded on first use is not charged to the idle sockets.
     await active_latency(server, keys[0], "warmup")
@@ -82,16 +97,17 @@ async def measure(server: servers.Server, keys: list[str], levels: Sequence[int]
     results: list[Level] = []
     try:
         for level in sorted(levels):
-            started = time.monotonic()
-            async with asyncio.timeout(OPEN_TIMEOUT):
-                held += await open_sockets(server, keys, level - len(held))
-            opened = time.monotonic() - started
-            rss = await settled_rss(server)
-            latency = await active_latency(server, keys[0], f"active{level}")
-            results.append(Level(level, rss, opened, latency))
+            results.append(await hold(server, keys, held, level, str(level)))
     finally:
         await close_sockets(held)
     after = await settled_rss(server)
+    # The largest level once more: memory kept after closing but reused now is no leak.
+    again: list[SignalingSocket] = []
+    try:
+        label = f"{max(levels)} again"
+        results.append(await hold(server, keys, again, max(levels), label))
+    finally:
+        await close_sockets(again)
     return report(baseline, results, after)
 
 
@@ -104,12 +120,13 @@ HEADERS = [
 def report(baseline: int, results: list[Level], after: int) -> str:
     rows: list[list[object]] = [["0 (before)", "", f"{baseline / 1024:.1f}", "", "", ""]]
     for level in results:
+        if level.label.endswith("again"):
+            rows.append(["0 (all closed)", "", f"{after / 1024:.1f}", "", "", ""])
         per_socket = (level.rss_kib - baseline) / level.sockets
         rows.append(
-            [level.sockets, f"{level.open_seconds:.1f}", f"{level.rss_kib / 1024:.1f}",
+            [level.label, f"{level.open_seconds:.1f}", f"{level.rss_kib / 1024:.1f}",
              f"{per_socket:.1f}", ms(level.latency.p50), ms(level.latency.p99)]
         )  # fmt: skip
-    rows.append(["0 (all closed)", "", f"{after / 1024:.1f}", "", "", ""])
     return table("Idle signaling sockets held by one Daphne process (SQLite)", HEADERS, rows)
 
 

@@ -85,7 +85,7 @@ def test_ingestion_bench_stores_everything_exactly_once() -> None:
 def test_capacity_bench_reports_each_level_and_after_close() -> None:
     output = run_bench("bench.capacity", "--levels", "10", "30", "--users", "3")
     rows = table_rows(output, "Idle signaling sockets held by one Daphne process (SQLite)")
-    assert [row[0] for row in rows] == ["0 (before)", "10", "30", "0 (all closed)"]
+    assert [row[0] for row in rows] == ["0 (before)", "10", "30", "0 (all closed)", "30 again"]
 
 
 def test_percentile_is_nearest_rank() -> None:
