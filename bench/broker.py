@@ -197,15 +197,15 @@ def report(offers: dict, keys: dict) -> str:
 
 
 @contextlib.contextmanager
-def started(workdir: FsPath, alternatives: Sequence[str], app: str) -> Iterator[Servers]:
+def started(workdir: FsPath, options: argparse.Namespace) -> Iterator[Servers]:
     """The stub, Voiceapp's Daphne on a migrated SQLite database, and the alternatives."""
     starters: dict[str, Callable] = {"express": servers.express, "fastapi": servers.fastapi}
     with contextlib.ExitStack() as stack:
         stub = stack.enter_context(servers.stub_upstream(workdir))
-        env = voiceapp_env(sqlite_url(workdir), stub)
+        env = servers.overridden(voiceapp_env(sqlite_url(workdir), stub), options)
         session_keys = prepare(env, users=20)
-        voiceapp = stack.enter_context(servers.daphne(workdir, env, app))
-        alts = [stack.enter_context(starters[name](workdir, stub)) for name in alternatives]
+        voiceapp = stack.enter_context(servers.daphne(workdir, env, options.app))
+        alts = [stack.enter_context(starters[name](workdir, stub)) for name in options.alternatives]
         yield Servers(stub, voiceapp, alts, session_keys)
 
 
@@ -261,7 +261,7 @@ async def measure_on_engine(running: Engine, options: argparse.Namespace) -> str
 def run_on_engine(folder: FsPath, options: argparse.Namespace) -> str:
     key = engine_key()
     with local_engine(folder, key) as engine:
-        env, session_keys = broker_env(folder, engine, key)
+        env, session_keys = broker_env(folder, engine, key, options)
         with servers.daphne(folder, env, options.app, name="daphne-engine") as voiceapp:
             running = Engine(engine, voiceapp, session_keys, key)
             return run_async(measure_on_engine(running, options))
@@ -269,7 +269,7 @@ def run_on_engine(folder: FsPath, options: argparse.Namespace) -> str:
 
 def run(options: argparse.Namespace) -> str:
     with workdir(options) as folder:
-        with started(folder, options.alternatives, options.app) as running:
+        with started(folder, options) as running:
             output = run_async(measure_all(running, options))
         if options.engine_levels:
             output += "\n" + run_on_engine(folder, options)

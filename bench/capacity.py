@@ -133,7 +133,7 @@ def report(baseline: int, results: list[Level], after: int) -> str:
 def run(options: argparse.Namespace) -> str:
     raise_fd_limit(max(options.levels) + 1000)
     with servers.workdir(options) as folder, servers.stub_upstream(folder) as stub:
-        env = voiceapp_env(sqlite_url(folder), stub)
+        env = servers.overridden(voiceapp_env(sqlite_url(folder), stub), options)
         keys = prepare(env, users=options.users)
         with servers.daphne(folder, env, options.app, name="daphne-capacity") as server:
             return run_async(measure(server, keys, options.levels))

@@ -234,7 +234,7 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 def measure_voiceapp(kind: str, workdir: Path, options: argparse.Namespace) -> list[LoadResult]:
     with servers.stub_upstream(workdir) as stub, database(kind, workdir) as url:
-        env = voiceapp_env(url, stub)
+        env = servers.overridden(voiceapp_env(url, stub), options)
         keys = prepare(env, users=options.sockets)
         with servers.daphne(workdir, env, options.app, name=f"daphne-{kind}") as server:
             results = measure(server, keys, options)

@@ -8,6 +8,7 @@ for every call; every call is hung up after its round, untimed, to free the engi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import secrets
@@ -46,10 +47,12 @@ def local_engine(workdir: Path, key: str) -> Iterator[Server]:
         yield engine
 
 
-def broker_env(workdir: Path, engine: Server, key: str) -> tuple[dict[str, str], list[str]]:
+def broker_env(
+    workdir: Path, engine: Server, key: str, options: argparse.Namespace
+) -> tuple[dict[str, str], list[str]]:
     """Voiceapp's settings pointing at the engine, on a fresh SQLite database, and sessions."""
     url = f"sqlite:///{workdir / 'engine-broker.sqlite3'}"
-    env = voiceapp_env(url, engine, key=key, prefix=PREFIX)
+    env = servers.overridden(voiceapp_env(url, engine, key=key, prefix=PREFIX), options)
     return env, prepare(env, users=10)
 
 

@@ -157,6 +157,13 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         help="the ASGI application Daphne serves as Voiceapp (to measure a variant)",
     )
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for Voiceapp's processes, applied last (repeatable; e.g. DATABASE_URL)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="keep databases and server logs in this folder (default: a temporary one)",
@@ -172,3 +179,9 @@ def workdir(options: argparse.Namespace) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="voiceapp-bench-") as folder:
         yield Path(folder)
+
+
+def overridden(env: dict[str, str], options: argparse.Namespace) -> dict[str, str]:
+    """`env` with the run's `--env NAME=VALUE` settings applied on top."""
+    extra = dict(item.split("=", 1) for item in options.env)
+    return {**env, **extra}
