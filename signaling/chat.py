@@ -85,17 +85,18 @@ class ChatSession:
         )
 
     async def _pump_events(self) -> None:
-        async for event in self._socket.events():
-            await self._handle(event)
+        try:
+            async for event in self._socket.events():
+                await self._handle(event)
+        except Exception:
+            # A task's exception would otherwise vanish: log it, then fail the conversation.
+            logger.exception("text session pump failed", extra={"id": self.conversation_id})
         if not self._closing:
             self._closing = True
-            await _fail(
-                self.conversation_id, UpstreamError("upstream_closed", "The text session ended.")
-            )
+            ended = UpstreamError("upstream_closed", "The text session ended.")
+            await _fail(self.conversation_id, ended)
             await self._send_json(
-                messages.error(
-                    code="upstream_closed", message="The text session ended.", fatal=True
-                )
+                messages.error(code=ended.code, message=ended.message, fatal=True)
             )
 
     async def _handle(self, event: dict[str, Any]) -> None:

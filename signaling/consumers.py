@@ -65,23 +65,9 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def on_call_start(self, message: messages.CallStart) -> None:
         self._require_idle()
         if message.mode == "text":
-            self.chat = await ChatSession.open(owner=self.scope["user"], send_json=self.send_json)
-            conversation_id, voice = self.chat.conversation_id, ""
+            await self._start_chat()
         else:
-            if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
-                raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
-            await self._hold(await calls.start_call(owner=self.scope["user"], **vars(message)))
-            conversation_id, voice = self.call.conversation_id, self.call.voice
-        await self.send_json(
-            messages.call_started(conversation_id=conversation_id, mode=message.mode, voice=voice)
-        )
-        if self.call is not None and self.call.key is not None:
-            key = self.call.key
-            await self.send_json(
-                messages.call_key(
-                    key=key.value, expires_at=key.expires_at, calls_url=calls.calls_url()
-                )
-            )
+            await self._start_voice(message)
 
     async def on_call_offer(self, message: messages.CallOffer) -> None:
         call = self._require_call("brokered")
@@ -132,6 +118,31 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         if self.chat is None:
             raise ProtocolError("no_chat", "Start a text conversation first.")
         await self.chat.say(message.text)
+
+    async def _start_chat(self) -> None:
+        self.chat = await ChatSession.open(owner=self.scope["user"], send_json=self.send_json)
+        started = messages.call_started(
+            conversation_id=self.chat.conversation_id, mode="text", voice=""
+        )
+        await self.send_json(started)
+
+    async def _start_voice(self, message: messages.CallStart) -> None:
+        if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
+            raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
+        call = await calls.start_call(
+            owner=self.scope["user"], mode=message.mode, voice=message.voice
+        )
+        await self._hold(call)
+        await self.send_json(
+            messages.call_started(
+                conversation_id=call.conversation_id, mode=call.mode, voice=call.voice
+            )
+        )
+        if call.key is not None:
+            key = messages.call_key(
+                key=call.key.value, expires_at=call.key.expires_at, calls_url=calls.calls_url()
+            )
+            await self.send_json(key)
 
     # --- Channel-layer events -------------------------------------------------------------
 

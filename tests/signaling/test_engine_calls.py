@@ -41,7 +41,7 @@ async def speak_and_relay(caller: Caller, client: SignalingClient) -> list[dict]
     """Say the sentence, wait for the whole reply, relay the record-making events once."""
     await caller.wait_for("session.created")
     caller.microphone.say(spoken(SENTENCE))
-    await caller.wait_for("response.done", timeout=60)
+    await caller.wait_for("response.done", 60)
     relayed = [e for e in caller.events if e["type"] in messages.RELAYED_EVENT_TYPES]
     ack = await client.request({"type": "events.relay", "seq": 0, "events": relayed}, "events.ack")
     return ack["turns"]
