@@ -159,16 +159,21 @@ def browser(spoken_wav: Path) -> Iterator[Browser]:
         launched.close()
 
 
+def sign_in(page: Page, app: App) -> None:
+    """Through the sign-in form, as a person would."""
+    page.goto("/accounts/login/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{app.url}/")
+
+
 @pytest.fixture
 def page(browser: Browser, app: App) -> Iterator[Page]:
     context = browser.new_context(base_url=app.url)
     context.grant_permissions(["microphone"], origin=app.url)
     opened = context.new_page()
-    opened.goto("/accounts/login/")
-    opened.fill("#id_username", USERNAME)
-    opened.fill("#id_password", PASSWORD)
-    opened.click("button[type=submit]")
-    opened.wait_for_url(f"{app.url}/")
+    sign_in(opened, app)
     yield opened
     context.close()
 

@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.conftest import App
+from tests.browser.conftest import CHROMIUM_FLAGS, App, sign_in
 from tests.browser.signaling_line import SignalingLine
+from tests.environment import require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +27,9 @@ FINAL_USER = '[data-testid="turn"][data-role="user"][data-final="true"]'
 def start_call(page: Page, mode: str) -> None:
     expect(page.get_by_test_id("start-call")).to_be_enabled(timeout=REPLY_WAIT_MS)
     page.get_by_test_id("call-mode").select_option(mode)
-    page.get_by_test_id("start-call").click()
+    # By keyboard, as someone without a mouse would.
+    page.get_by_test_id("start-call").focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_test_id("call-state")).to_have_attribute(
         "data-state", "connected", timeout=REPLY_WAIT_MS
     )
@@ -75,8 +78,11 @@ def test_a_spoken_call_is_answered_heard_and_kept(page: Page, app: App, artifact
     page.goto("/")
     expect(page.get_by_test_id("local-engine-note")).to_be_visible()
     start_call(page, mode)
+    page.wait_for_function("document.getElementById('input-level').value > 0")
     wait_for_reply_heard(page)
     page.screenshot(path=artifacts / f"talk-{mode}.png", full_page=True)
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.screenshot(path=artifacts / f"talk-{mode}-narrow.png", full_page=True)
     timings = record_timings(page, artifacts, f"talk-{mode}")
     hang_up(page)
 
@@ -154,6 +160,8 @@ def test_typed_text_joins_the_voice_call(page: Page, app: App):
     start_call(page, "brokered")
     wait_for_reply_heard(page)
 
+    page.get_by_test_id("mute").click()
+    expect(page.get_by_test_id("mute")).to_have_attribute("aria-pressed", "true")
     page.get_by_test_id("call-text").fill("Please tell me about Paris.")
     page.get_by_test_id("call-text").press("Enter")
     page.locator(FINAL_ASSISTANT).nth(1).wait_for(timeout=REPLY_WAIT_MS)
@@ -182,3 +190,21 @@ def test_a_typed_chat_is_answered_in_streamed_text(page: Page, app: App, artifac
     assert turns[1][0] == "assistant"
     assert "london" in turns[1][1].lower()
     assert_shown_in_history_and_admin(page, conversation_id, turns)
+
+
+def test_a_refused_microphone_is_explained(app: App):
+    # No fake permission prompt and no grant: headless Chromium refuses the microphone.
+    flags = [flag for flag in CHROMIUM_FLAGS if flag != "--use-fake-ui-for-media-stream"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=require_chromium(), headless=True, args=flags
+        )
+        page = browser.new_context(base_url=app.url).new_page()
+        sign_in(page, app)
+        page.goto("/")
+        expect(page.get_by_test_id("start-call")).to_be_enabled(timeout=REPLY_WAIT_MS)
+        page.get_by_test_id("start-call").click()
+
+        expect(page.get_by_test_id("call-error")).to_contain_text("Microphone access was refused")
+        expect(page.get_by_test_id("start-call")).to_be_enabled()
+        browser.close()
