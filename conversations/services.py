@@ -282,17 +282,29 @@ def _flag(conversation: Conversation, reason: str) -> None:
 
 @transaction.atomic
 def flag_unconfirmed_turns(*, conversation_id: int) -> list[str]:
-    """At the end of a call the sideband watched from its first item to its end: turns only the
-    browser reported were never produced upstream. Flags the conversation; returns their ids."""
+    """For a call the sideband watched from before its first item to its end: turns only the
+    browser reported were never produced upstream. Their words leave the record (kept as
+    `browser_text`, the turn marked failed) and the conversation is flagged. Returns their ids."""
     conversation = _locked(conversation_id)
-    unconfirmed = conversation.turns.filter(source=Turn.Source.BROWSER).exclude(text="")
-    item_ids = list(unconfirmed.order_by("position").values_list("item_id", flat=True))
-    if item_ids:
-        _flag(
-            conversation,
-            f"browser relayed items the upstream never produced: {', '.join(item_ids)}",
-        )
+    unconfirmed = list(
+        conversation.turns.filter(source=Turn.Source.BROWSER).exclude(text="").order_by("position")
+    )
+    if not unconfirmed:
+        return []
+    for turn in unconfirmed:
+        turn.browser_text, turn.text, turn.status = turn.text, "", Turn.Status.FAILED
+    Turn.objects.bulk_update(unconfirmed, ["browser_text", "text", "status"])
+    item_ids = [turn.item_id for turn in unconfirmed]
+    _flag(conversation, f"browser relayed items the upstream never produced: {', '.join(item_ids)}")
+    _refresh_first_words(conversation)
     return item_ids
+
+
+def _refresh_first_words(conversation: Conversation) -> None:
+    texts = conversation.turns.exclude(text="").order_by("position").values_list("text", flat=True)
+    opening = texts.first() or ""
+    conversation.first_words = " ".join(opening.split())[:_FIRST_WORDS_LENGTH]
+    conversation.save(update_fields=["first_words"])
 
 
 def _save_usages(

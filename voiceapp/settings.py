@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "conversations",
     "signaling",
     "localrealtime",
+    "sideband",
 ]
 
 MIDDLEWARE = [
@@ -236,3 +237,15 @@ LOCAL_REALTIME_DECODER_QUEUE = env_int("LOCAL_REALTIME_DECODER_QUEUE", 16, minim
 LOCAL_REALTIME_MAX_SESSION_SECONDS = env_int(
     "LOCAL_REALTIME_MAX_SESSION_SECONDS", 3600, minimum=1, maximum=86400
 )
+
+# --- Sideband watcher
+# `manage.py watch_calls` attaches to every brokered call and keeps the authoritative record.
+SIDEBAND_WATCHER_ENABLED = env_bool("SIDEBAND_WATCHER_ENABLED", True)
+# A watcher that misses heartbeats for this long loses its calls to another watcher.
+SIDEBAND_LEASE_SECONDS = env_int("SIDEBAND_LEASE_SECONDS", 30, minimum=2, maximum=3600)
+# How often a watcher renews its leases, claims new calls and checks its timers.
+SIDEBAND_POLL_SECONDS = env_int("SIDEBAND_POLL_SECONDS", 1, minimum=1, maximum=60)
+# Hang up when the user's signaling socket is gone and the call has been silent this long.
+SIDEBAND_IDLE_TIMEOUT_SECONDS = env_int("SIDEBAND_IDLE_TIMEOUT_SECONDS", 300, minimum=10)
+# Hang up any call this old (OpenAI ends sessions at 60 minutes anyway).
+SIDEBAND_MAX_CALL_SECONDS = env_int("SIDEBAND_MAX_CALL_SECONDS", 3600, minimum=60)

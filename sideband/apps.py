@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SidebandConfig(AppConfig):
+    name = "sideband"
+    verbose_name = "Sideband watcher"
