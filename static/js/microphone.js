@@ -19,7 +19,8 @@ export async function openMicrophone() {
   try {
     return await navigator.mediaDevices.getUserMedia({ audio: true });
   } catch (error) {
-    throw new MicrophoneError(EXPLANATIONS[error.name] ?? `The microphone failed: ${error.message}`);
+    const explanation = EXPLANATIONS[error.name] ?? `The microphone failed: ${error.message}`;
+    throw new MicrophoneError(explanation);
   }
 }
 

@@ -100,7 +100,9 @@ function onCallEvent(event) {
     transcript.showDelta(event.item_id, "assistant", event.delta ?? "");
   }
   // In-session errors leave the call open; the person should still know something went wrong.
-  if (event.type === "error") showError(event.error?.message ?? "The voice service reported an error.");
+  if (event.type === "error") {
+    showError(event.error?.message ?? "The voice service reported an error.");
+  }
   if (socket.hello?.relay_types.includes(event.type)) outgoing.push(event);
 }
 
