@@ -106,12 +106,14 @@ async def calls(request: HttpRequest) -> HttpResponse:
         )
     try:
         session = _authorise_call(token, session)
-        call = await start_call(offer, session)
-    except InvalidOffer as exc:
-        raise ApiError(400, f"Invalid SDP offer: {exc}", "invalid_offer", "sdp") from exc
     except BaseException:
         runtime.slots().release()
         raise
+    try:
+        # From here the call owns the slot: ending it, even on a failed answer, frees it.
+        call = await start_call(offer, session)
+    except InvalidOffer as exc:
+        raise ApiError(400, f"Invalid SDP offer: {exc}", "invalid_offer", "sdp") from exc
     runtime.loop_lag.ensure_running()
     response = HttpResponse(
         call.pc.localDescription.sdp, status=201, content_type="application/sdp"

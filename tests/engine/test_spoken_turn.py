@@ -84,7 +84,7 @@ async def test_speaking_over_the_reply_cuts_it_short(engine: Engine) -> None:
     call_id = await call_with_server_key(engine, caller, TRANSCRIBED_SESSION)
     try:
         await caller.wait_for("session.created")
-        caller.microphone.say(spoken("Hello there.", leading_silence_s=1.0))
+        caller.microphone.say(spoken(SENTENCE, leading_silence_s=1.0))
         started = await caller.wait_for("output_audio_buffer.started", within=60)
         await caller.wait_for("response.output_audio_transcript.delta")
         caller.microphone.say(spoken(SENTENCE, leading_silence_s=0.2))
@@ -109,8 +109,9 @@ async def test_speaking_over_the_reply_cuts_it_short(engine: Engine) -> None:
         if e["type"].endswith("transcript.delta") and e["response_id"] == response["id"]
     ]
     assert spoken_text == "".join(deltas)
-    assert spoken_text.startswith("Hello!")
-    assert not spoken_text.endswith("repeat it.")
+    # The reply ("I heard you say: ... without a language model.") lasts about 7 s.
+    assert spoken_text
+    assert not spoken_text.endswith("language model.")
     assert truncated["audio_end_ms"] > 0
     assert "london" in second["transcript"]  # the interrupting words were heard too
     assert answer["response"]["status"] == "completed"
