@@ -17,6 +17,7 @@ from sideband.watcher import Watcher, WatcherConfig
 from signaling import calls
 from tests.engine.client import Caller
 from tests.engine.conftest import Engine, engine  # noqa: F401 (the session-wide engine fixture)
+from tests.signaling.client import session_cookie
 from upstream import realtime
 
 T = TypeVar("T")
@@ -31,6 +32,11 @@ def upstream_is_engine(settings: Any, engine: Engine) -> Engine:  # noqa: F811
     # The engine runs in its own process here, not embedded in the app under test.
     settings.LOCAL_REALTIME_ENABLED = False
     return engine
+
+
+@pytest.fixture
+def owner_cookie(owner_client: Any) -> str:
+    return session_cookie(owner_client)
 
 
 @dataclass
