@@ -1,8 +1,9 @@
 """A spoken sentence through a real WebRTC call: events, transcript, reply audio, sideband.
 
 The sentence is "The weather is nice and sunny in London." spoken by eSpeak NG (en-us+f2).
-PocketSphinx gets "sunny" and "london" right run after run (it often mishears "weather" and
-"nice"), so those two are the words asserted on.
+PocketSphinx gets "sunny" right in every run seen; "london" in nearly all (a decoder carries
+state from earlier utterances, and once heard "d lineman"); "weather" and "nice" it often
+mishears. So the tests assert "sunny", and that the engine repeats back what it heard.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.engine.client import Caller
 from tests.engine.conftest import Engine, spoken
 
 SENTENCE = "The weather is nice and sunny in London."
-RELIABLE_WORDS = ("sunny", "london")
+RELIABLE_WORD = "sunny"
 TURN_EVENTS = [
     "input_audio_buffer.speech_started",
     "input_audio_buffer.speech_stopped",
@@ -65,7 +66,7 @@ async def test_a_spoken_sentence_gets_transcribed_and_answered_in_voice(engine: 
     assert types[0] == "session.created"
     assert _deduplicated(types[1:]) == TURN_EVENTS
     transcript = await caller.wait_for("conversation.item.input_audio_transcription.completed")
-    assert all(word in transcript["transcript"] for word in RELIABLE_WORDS), transcript
+    assert RELIABLE_WORD in transcript["transcript"], transcript
     final = await caller.wait_for("response.done")
     assert final["response"]["status"] == "completed"
     assert final["response"]["usage"]["output_token_details"]["audio_tokens"] > 0
@@ -73,7 +74,7 @@ async def test_a_spoken_sentence_gets_transcribed_and_answered_in_voice(engine: 
     deltas = [e["delta"] for e in caller.events if e["type"].endswith("transcript.delta")]
     assert "".join(deltas) == spoken_text
     assert "offline engine" in spoken_text
-    assert "london" in spoken_text.lower()
+    assert transcript["transcript"] in spoken_text
     assert caller.loud_frames, "the reply audio arrived silent"
     assert done["response_id"] == final["response"]["id"]
     assert len({e["event_id"] for e in caller.events}) == len(caller.events)
@@ -113,5 +114,5 @@ async def test_speaking_over_the_reply_cuts_it_short(engine: Engine) -> None:
     assert spoken_text
     assert not spoken_text.endswith("language model.")
     assert truncated["audio_end_ms"] > 0
-    assert "london" in second["transcript"]  # the interrupting words were heard too
+    assert RELIABLE_WORD in second["transcript"]  # the interrupting words were heard too
     assert answer["response"]["status"] == "completed"
