@@ -59,6 +59,7 @@ class Turn:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per level, pooled")
     return parser
 
 
@@ -180,11 +181,20 @@ def _summary(values: list[float | None]) -> str:
     return f"{statistics.median(known):.2f} / {max(known):.2f}{missing}"
 
 
-async def measure(levels: list[int]) -> str:
+async def pooled(engine: Engine, calls: int, rounds: int) -> tuple[list[Turn], float, float]:
+    turns, wall_s, cpu_s = [], 0.0, 0.0
+    for _ in range(rounds):
+        more, wall, cpu = await one_level(engine, calls)
+        turns, wall_s, cpu_s = turns + more, wall_s + wall, cpu_s + cpu
+    return turns, wall_s, cpu_s
+
+
+async def measure(levels: list[int], rounds: int) -> str:
     rows, medians = [], {}
+    load_before = os.getloadavg()[0]
     with running_engine(max(levels)) as engine:
         for calls in levels:
-            turns, wall_s, cpu_s = await one_level(engine, calls)
+            turns, wall_s, cpu_s = await pooled(engine, calls, rounds)
             async with httpx.AsyncClient() as http:
                 stats = await http.get(
                     f"{engine.base_url}/realtime/engine_stats", headers=_auth(engine)
@@ -202,7 +212,8 @@ async def measure(levels: list[int]) -> str:
         "(median / max) | engine CPU s per call-minute | worst loop lag so far, ms |\n"
         "|---|---|---|---|---|"
     )
-    return "\n".join([header, *rows, "", _verdict(medians)])
+    load = f"Load average (1 min) before the run: {load_before:.1f} on {os.cpu_count()} cores."
+    return "\n".join([header, *rows, "", _verdict(medians), load])
 
 
 def _medians(transcript: list[float | None], audio: list[float | None]) -> tuple[float, float]:
@@ -224,7 +235,7 @@ def _verdict(medians: dict[int, tuple[float, float]]) -> str:
 
 
 def run(args: argparse.Namespace) -> str:
-    return asyncio.run(measure(args.levels))
+    return asyncio.run(measure(args.levels, args.rounds))
 
 
 if __name__ == "__main__":
