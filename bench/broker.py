@@ -42,6 +42,7 @@ from bench.servers import Server, add_server_options, workdir
 
 LEVELS = (1, 50, 200)
 ALTERNATIVES = ("express", "fastapi")
+VARIANT = "voiceapp variant"
 
 
 @dataclass
@@ -52,6 +53,11 @@ class Tally:
     wall: float = 0.0
     upstream_requests: int = 0
     upstream_connections: int = 0
+    cpu: float = 0.0  # the broker's (or, direct, the upstream's) CPU seconds during the bursts
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        return self.cpu * 1000 / len(self.latencies) if self.latencies else math.nan
 
     @property
     def per_second(self) -> float:
@@ -71,6 +77,8 @@ class Servers:
     voiceapp: Server
     alternatives: list[Server]
     session_keys: list[str]
+    # A second Voiceapp (--variant-app / --variant-env), measured in the same rounds.
+    variant: tuple[Server, list[str]] | None = None
 
 
 class StubCounters:
@@ -91,11 +99,15 @@ class StubCounters:
 async def one_round(path: paths.Path, level: int, stub: StubCounters, endpoint: str) -> Tally:
     operations = await path.prepare(level)
     connections, requests = await stub.read(endpoint)
+    cpu = path.server.cpu_seconds()
     latencies, wall = await burst(operations)
+    cpu = path.server.cpu_seconds() - cpu
     connections_after, requests_after = await stub.read(endpoint)
     await path.finish()
     # The stats connection is opened before the first read, so it is never in the difference.
-    return Tally(latencies, wall, requests_after - requests, connections_after - connections)
+    got = Tally(latencies, wall, requests_after - requests, connections_after - connections)
+    got.cpu = cpu
+    return got
 
 
 async def measure_level(
@@ -119,6 +131,7 @@ async def measure_level(
                 tally.wall += got.wall
                 tally.upstream_requests += got.upstream_requests
                 tally.upstream_connections += got.upstream_connections
+                tally.cpu += got.cpu
     finally:
         await stub.client.aclose()
     return tallies
@@ -130,6 +143,9 @@ def build_paths(kind: str, running: Servers) -> list[paths.Path]:
     mode = "brokered" if kind == "offer" else "direct"
     built: list[paths.Path] = [direct(running.stub)]
     built.append(paths.VoiceappPath(running.voiceapp, running.session_keys, mode))
+    if running.variant is not None:
+        server, keys = running.variant
+        built.append(paths.VoiceappPath(server, keys, mode, name=VARIANT))
     return built + [proxy(alternative) for alternative in running.alternatives]
 
 
@@ -147,51 +163,48 @@ def reused(tally: Tally) -> str:
     return "n/a" if math.isnan(tally.reuse) else f"{tally.reuse:.1%}"
 
 
-def offer_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
-    rows = []
+def versus(ours: Tally, theirs: Tally) -> str:
+    """Voiceapp's p50, p99 and CPU per call over another path's: below 1, Voiceapp does better."""
+    mine, got = Latency.of(ours.latencies), Latency.of(theirs.latencies)
+    cpu = ratio(ours.cpu_ms_per_call, theirs.cpu_ms_per_call)
+    return f"{ratio(mine.p50, got.p50)} / {ratio(mine.p99, got.p99)} / {cpu}"
+
+
+def rows(results: dict[int, dict[str, Tally]], kind: str) -> list[list[object]]:
+    out = []
     for level, tallies in results.items():
         floor = Latency.of(next(iter(tallies.values())).latencies)  # the direct path comes first
-        ours = Latency.of(tallies["voiceapp"].latencies)
         for name, tally in tallies.items():
             got = Latency.of(tally.latencies)
-            vs = f"{ratio(ours.p50, got.p50)} / {ratio(ours.p99, got.p99)}"
-            rows.append(
-                [level, name, got.samples, ms(got.p50), ms(got.p99),
-                 ms(got.p50 - floor.p50), ms(got.p99 - floor.p99), reused(tally),
-                 vs if name in ALTERNATIVES else ""]
+            extra = (
+                [ms(got.p50 - floor.p50), ms(got.p99 - floor.p99)]
+                if kind == "offer"
+                else [f"{tally.per_second:.0f}"]
+            )
+            vs = versus(tallies["voiceapp"], tally) if name in (*ALTERNATIVES, VARIANT) else ""
+            out.append(
+                [level, name, got.samples, ms(got.p50), ms(got.p99), *extra,
+                 ms(tally.cpu_ms_per_call), reused(tally), vs]
             )  # fmt: skip
-    return rows
+    return out
 
 
-def key_rows(results: dict[int, dict[str, Tally]]) -> list[list[object]]:
-    rows = []
-    for level, tallies in results.items():
-        ours = tallies["voiceapp"]
-        for name, tally in tallies.items():
-            got = Latency.of(tally.latencies)
-            vs = ratio(tally.per_second, ours.per_second) if name in ALTERNATIVES else ""
-            rows.append(
-                [level, name, got.samples, ms(got.p50), ms(got.p99),
-                 f"{tally.per_second:.0f}", reused(tally), vs]
-            )  # fmt: skip
-    return rows
-
-
+VERSUS = "voiceapp ÷ this (p50 / p99 / CPU)"
 OFFER_HEADERS = [
     "in flight", "path", "calls", "p50 ms", "p99 ms", "overhead p50 ms", "overhead p99 ms",
-    "upstream conn. reused", "voiceapp ÷ this (p50 / p99)",
+    "server CPU ms/call", "upstream conn. reused", VERSUS,
 ]  # fmt: skip
 KEY_HEADERS = [
-    "in flight", "path", "keys", "p50 ms", "p99 ms", "keys/s", "upstream conn. reused",
-    "this ÷ voiceapp keys/s",
+    "in flight", "path", "keys", "p50 ms", "p99 ms", "keys/s", "server CPU ms/key",
+    "upstream conn. reused", VERSUS,
 ]  # fmt: skip
 
 
 def report(offers: dict, keys: dict) -> str:
     return "\n".join(
         [
-            table("SDP offer → answer (stub upstream)", OFFER_HEADERS, offer_rows(offers)),
-            table("Ephemeral key issuance (stub upstream)", KEY_HEADERS, key_rows(keys)),
+            table("SDP offer → answer (stub upstream)", OFFER_HEADERS, rows(offers, "offer")),
+            table("Ephemeral key issuance (stub upstream)", KEY_HEADERS, rows(keys, "key")),
         ]
     )
 
@@ -205,8 +218,25 @@ def started(workdir: FsPath, options: argparse.Namespace) -> Iterator[Servers]:
         env = servers.overridden(voiceapp_env(sqlite_url(workdir), stub), options)
         session_keys = prepare(env, users=20)
         voiceapp = stack.enter_context(servers.daphne(workdir, env, options.app))
+        variant = None
+        if options.variant_app or options.variant_env:
+            variant = stack.enter_context(started_variant(workdir, stub, options))
         alts = [stack.enter_context(starters[name](workdir, stub)) for name in options.alternatives]
-        yield Servers(stub, voiceapp, alts, session_keys)
+        yield Servers(stub, voiceapp, alts, session_keys, variant)
+
+
+@contextlib.contextmanager
+def started_variant(
+    workdir: FsPath, stub: Server, options: argparse.Namespace
+) -> Iterator[tuple[Server, list[str]]]:
+    """Voiceapp once more, with another app or settings, on a database of its own."""
+    url = f"sqlite:///{workdir / 'variant.sqlite3'}"
+    env = servers.overridden(voiceapp_env(url, stub), options)
+    env |= dict(item.split("=", 1) for item in options.variant_env)
+    keys = prepare(env, users=20)
+    app = options.variant_app or options.app
+    with servers.daphne(workdir, env, app, name="daphne-variant") as server:
+        yield server, keys
 
 
 async def measure_all(running: Servers, options: argparse.Namespace) -> str:
@@ -252,8 +282,8 @@ async def measure_on_engine(running: Engine, options: argparse.Namespace) -> str
     key_title = "Ephemeral key issuance (local engine)"
     return "\n".join(
         [
-            table(offer_title, OFFER_HEADERS, offer_rows(results["offer"])),
-            table(key_title, KEY_HEADERS, key_rows(results["key"])),
+            table(offer_title, OFFER_HEADERS, rows(results["offer"], "offer")),
+            table(key_title, KEY_HEADERS, rows(results["key"], "key")),
         ]
     )
 
@@ -287,6 +317,11 @@ def parser() -> argparse.ArgumentParser:
         help="calls in flight against the local engine (none: skip it)",
     )  # fmt: skip
     parser.add_argument("--engine-samples", type=int, default=24, help="calls per engine level")
+    parser.add_argument("--variant-app", help=f"measure this ASGI app too, as '{VARIANT}'")
+    parser.add_argument(
+        "--variant-env", action="append", default=[], metavar="NAME=VALUE",
+        help=f"settings for '{VARIANT}' on top of --env (repeatable)",
+    )  # fmt: skip
     add_server_options(parser)
     return parser
 

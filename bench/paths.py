@@ -36,6 +36,7 @@ SESSION_JSON = json.dumps(SESSION_CONFIG)
 
 class Path(Protocol):
     name: str
+    server: Server  # whose CPU time the burst is charged to
 
     async def prepare(self, concurrency: int) -> list[Operation]: ...
 
@@ -49,7 +50,7 @@ class HttpPath:
 
     def __init__(self, name: str, server: Server, request: bytes, status: int) -> None:
         self.name, self.request, self.status = name, request, status
-        self.client = RawHttp(server)
+        self.server, self.client = server, RawHttp(server)
 
     async def prepare(self, concurrency: int) -> list[Operation]:
         return [self.post] * concurrency
@@ -101,12 +102,16 @@ class VoiceappPath:
     calls (`call.end`), which also hangs them up upstream, outside the timed part.
     """
 
-    name = "voiceapp"
-
     def __init__(
-        self, server: Server, session_keys: Sequence[str], mode: str, offer: str = OFFER_SDP
+        self,
+        server: Server,
+        session_keys: Sequence[str],
+        mode: str,
+        offer: str = OFFER_SDP,
+        name: str = "voiceapp",
     ) -> None:
         self.server, self.session_keys, self.mode, self.offer = server, session_keys, mode, offer
+        self.name = name
         self.sockets: list[SignalingSocket] = []
         self.active: list[SignalingSocket] = []
 

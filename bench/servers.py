@@ -39,6 +39,12 @@ class Server:
     def base(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of stat(5), counted from after the name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """Resident memory of the server process (VmRSS), in KiB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
