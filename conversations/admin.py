@@ -41,7 +41,17 @@ class RecordInline(admin.TabularInline):
 
 class TurnInline(RecordInline):
     model = Turn
-    fields = ("position", "role", "text", "status", "item_id", "source", "completed_at")
+    # `browser_text`: what the browser relayed when it differs from the upstream's own words.
+    fields = (
+        "position",
+        "role",
+        "text",
+        "browser_text",
+        "status",
+        "item_id",
+        "source",
+        "completed_at",
+    )
     ordering = ("position", "id")
 
 
@@ -70,6 +80,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "tokens",
         "transport",
         "mode",
+        "flagged",
     )
     list_filter = ("status", "transport", "mode", "started_at", "owner")
     date_hierarchy = "started_at"
