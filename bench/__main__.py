@@ -13,7 +13,7 @@ import importlib
 import sys
 import time
 
-from bench.machine import describe
+from bench.machine import describe, load_average
 
 # Each script's module, and the arguments that make it tiny for --quick.
 SCRIPTS: dict[str, list[str]] = {
@@ -41,6 +41,7 @@ def main() -> None:
     print(describe(), flush=True)
     for name in options.scripts or SCRIPTS:
         print(run_script(name, options.quick), flush=True)
+    print(f"Load average (1 / 5 / 15 min) at the end: {load_average()}")
     sys.exit(0)
 
 

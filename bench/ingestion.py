@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,13 @@ class SocketRun:
 class LoadResult:
     load: Load
     runs: list[SocketRun]
+    cpu: float = 0.0  # the server's CPU seconds over the whole load
     lost: int | None = None
     doubled: int | None = None
-    expected: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        return self.cpu * 1e6 / self.events if self.events else math.nan
 
     @property
     def events(self) -> int:
@@ -169,6 +173,7 @@ async def relay_batch(socket: SignalingSocket, seq: int, batch: list[dict[str, A
 
 async def run_load(server: servers.Server, keys: Sequence[str], load: Load) -> LoadResult:
     sockets = await open_sockets(server, keys, load.sockets)
+    cpu = server.cpu_seconds()
     try:
         # Sockets start spread over one interval, so the paced load arrives evenly.
         begin = time.monotonic() + 0.5
@@ -180,9 +185,10 @@ async def run_load(server: servers.Server, keys: Sequence[str], load: Load) -> L
                     for i, socket in enumerate(sockets)
                 )
             )
+        cpu = server.cpu_seconds() - cpu
     finally:
         await close_sockets(sockets)
-    return LoadResult(load, list(runs))
+    return LoadResult(load, list(runs), cpu)
 
 
 # --- Checking the database ------------------------------------------------------------------
@@ -253,7 +259,7 @@ def measure_echo(workdir: Path, options: argparse.Namespace) -> list[LoadResult]
 
 HEADERS = [
     "server", "database", "load", "sockets x events", "events/s", "ack p50 ms", "ack p99 ms",
-    "lost", "doubled", "events/s ÷ echo",
+    "server CPU µs/event", "lost", "doubled", "events/s ÷ echo", "CPU/event ÷ echo",
 ]  # fmt: skip
 
 
@@ -265,8 +271,10 @@ def rows(label: str, kind: str, results: list[LoadResult], echo: list[LoadResult
         out.append(
             [label, kind, result.load.name, f"{len(result.runs)} x {result.load.events}",
              f"{result.per_second:.0f}", ms(latency.p50), ms(latency.p99),
+             f"{result.cpu_us_per_event:.0f}",
              result.lost if checked else "n/a", result.doubled if checked else "n/a",
-             ratio(result.per_second, floor.per_second)]
+             ratio(result.per_second, floor.per_second),
+             ratio(result.cpu_us_per_event, floor.cpu_us_per_event)]
         )  # fmt: skip
     return out
 

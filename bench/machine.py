@@ -33,6 +33,12 @@ def node_version() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    with open("/proc/loadavg") as loadavg:
+        return " / ".join(loadavg.read().split()[:3])
+
+
 def describe() -> str:
     packages = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
     return "\n".join(
@@ -42,6 +48,7 @@ def describe() -> str:
             f"- CPU: {cpu_model()}, nproc {os.cpu_count()}",
             f"- Python {platform.python_version()}, Node {node_version()}, {platform.platform()}",
             f"- {packages}",
+            f"- load average (1 / 5 / 15 min) at start: {load_average()}",
             "",
         ]
     )

@@ -79,7 +79,7 @@ def test_ingestion_bench_stores_everything_exactly_once() -> None:
     voiceapp = [row for row in rows if row[0] == "voiceapp"]
     assert len(echo) == 2
     assert voiceapp
-    assert all((row[7], row[8]) == ("0", "0") for row in voiceapp)
+    assert all((row[8], row[9]) == ("0", "0") for row in voiceapp)
 
 
 def test_capacity_bench_reports_each_level_and_after_close() -> None:
