@@ -29,7 +29,9 @@ socket_routes = [
 ]
 if settings.LOCAL_REALTIME_ENABLED:
     from localrealtime.routing import websocket_urlpatterns as engine_socket_routes
+    from localrealtime.shutdown import end_calls_before_shutdown
 
     socket_routes.append(path("local-realtime/v1/", URLRouter(engine_socket_routes)))
+    end_calls_before_shutdown()
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(socket_routes)})

@@ -69,8 +69,11 @@ def _wait_until_answering(engine: Engine) -> None:
 
 
 @contextlib.contextmanager
-def running_engine(**settings: str) -> Iterator[Engine]:
-    """`manage.py localrealtime` on a free port, with extra settings from the environment."""
+def running_engine(*, embedded: bool = False, **settings: str) -> Iterator[Engine]:
+    """`manage.py localrealtime` on a free port, with extra settings from the environment.
+
+    `embedded=True` serves the whole of Voiceapp under daphne instead, as `make run` does.
+    """
     port = _free_port()
     env = {
         **os.environ,
@@ -81,6 +84,8 @@ def running_engine(**settings: str) -> Iterator[Engine]:
         **settings,
     }
     command = [sys.executable, "manage.py", "localrealtime", "--port", str(port)]
+    if embedded:
+        command = [sys.executable, "-m", "daphne", "-p", str(port), "voiceapp.asgi:application"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     origin = f"http://127.0.0.1:{port}"
     max_sessions = int(env["LOCAL_REALTIME_MAX_SESSIONS"])

@@ -30,8 +30,9 @@ async def test_a_session_ends_at_the_maximum_duration() -> None:
     assert ws.close_code == 1000
 
 
-async def test_sigterm_closes_open_calls_and_the_engine_exits() -> None:
-    with running_engine() as engine:
+@pytest.mark.parametrize("embedded", [False, True], ids=["standalone", "embedded-in-voiceapp"])
+async def test_sigterm_closes_open_calls_and_the_engine_exits(embedded: bool) -> None:
+    with running_engine(embedded=embedded) as engine:
         caller = Caller()
         await call_with_server_key(engine, caller, TRANSCRIBED_SESSION)
         await caller.wait_for("session.created")

@@ -6,7 +6,6 @@ or SIGINT every peer connection is closed first: daphne does not exit while one 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from django.conf import settings
@@ -26,19 +25,14 @@ class Command(BaseCommand):
         # Imported here: daphne.server installs Twisted's asyncio reactor on import.
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
-        from twisted.internet import defer, reactor
 
         from localrealtime import runtime
-        from localrealtime.peer import end_all_calls
+        from localrealtime.shutdown import end_calls_before_shutdown
 
         settings.ROOT_URLCONF = "localrealtime.standalone"
         application = _application()
         runtime.recognizer().warm_up_blocking()
-        reactor.addSystemEventTrigger(
-            "before",
-            "shutdown",
-            lambda: defer.Deferred.fromFuture(asyncio.ensure_future(end_all_calls())),
-        )
+        end_calls_before_shutdown()
         logger.info("Local realtime engine on http://%s:%s/local-realtime/v1", host, port)
         self.stdout.write(f"Local realtime engine on http://{host}:{port}/local-realtime/v1")
         endpoints = build_endpoint_description_strings(host=host, port=port)
