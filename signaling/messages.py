@@ -150,7 +150,9 @@ def _parse_call_connected(message: dict[str, Any]) -> CallConnected:
 def _parse_event(event: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or event.get("type") not in RELAYED_EVENT_TYPES:
         raise ProtocolError("invalid_event", "The batch holds an event that is not relayed.")
-    if len(json.dumps(event)) > MAX_EVENT_BYTES:
+    # Measured as the browser measures it: compact UTF-8 JSON.
+    compact = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    if len(compact.encode()) > MAX_EVENT_BYTES:
         raise ProtocolError("too_large", f"A relayed event exceeds {MAX_EVENT_BYTES} bytes.")
     return event
 
@@ -227,6 +229,7 @@ def hello(*, direct_enabled: bool, calls_url: str) -> dict[str, Any]:
         "limits": {
             "max_frame_bytes": MAX_FRAME_BYTES,
             "max_batch_events": MAX_BATCH_EVENTS,
+            "max_event_bytes": MAX_EVENT_BYTES,
             "max_sdp_bytes": MAX_SDP_BYTES,
             "max_text_chars": MAX_TEXT_CHARS,
             "rate_per_second": RATE_PER_SECOND,

@@ -8,6 +8,7 @@ const STORAGE_KEY = "voiceapp.signaling";
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const CLOSE_UNAUTHENTICATED = 4401;
+const ENCODER = new TextEncoder();
 
 export class SignalingSocket extends EventTarget {
   constructor(url) {
@@ -63,14 +64,34 @@ export class SignalingSocket extends EventTarget {
     return this.state.pending.length;
   }
 
+  // Queue events in numbered batches within the server's limits, and send them if we can.
   relay(events) {
-    const limit = this.hello?.limits.max_batch_events ?? 32;
-    for (let start = 0; start < events.length; start += limit) {
-      const batch = { seq: this.state.nextSeq++, events: events.slice(start, start + limit) };
-      this.state.pending.push(batch);
-      if (this.holding) this.send({ type: "events.relay", ...batch });
+    const limits = this.hello?.limits ?? {};
+    const maxEvents = limits.max_batch_events ?? 32;
+    // Room for the envelope ({"type": "events.relay", "seq": …}) around the events.
+    const maxBytes = (limits.max_frame_bytes ?? 65536) - 1024;
+    let batch = [];
+    let bytes = 0;
+    for (const event of events) {
+      const size = ENCODER.encode(JSON.stringify(event)).length;
+      // One oversized event would get its whole batch refused on every resend.
+      if (size > (limits.max_event_bytes ?? 16384)) continue;
+      if (batch.length && (batch.length >= maxEvents || bytes + size + 1 > maxBytes)) {
+        this.#queue(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(event);
+      bytes += size + 1;
     }
+    if (batch.length) this.#queue(batch);
     saveState(this.state);
+  }
+
+  #queue(events) {
+    const batch = { seq: this.state.nextSeq++, events };
+    this.state.pending.push(batch);
+    if (this.holding) this.send({ type: "events.relay", ...batch });
   }
 
   // Resend every batch not yet acknowledged (after call.resumed).
