@@ -75,13 +75,17 @@ class CallWatch:
         self._socket: SidebandSocket | None = None
         self._giving_up = False  # shutdown or lease lost: leave the call to another watcher
         self._ending = ""  # why the watcher itself closed the call
+        self._closing: set[asyncio.Task[None]] = set()
 
     def stop(self, *, ending: str = "") -> None:
         """Stop watching: `ending` says the call is over, without it the call is given up."""
         self._ending = self._ending or ending
         self._giving_up = self._giving_up or not ending
         if self._socket is not None:
-            asyncio.get_running_loop().create_task(self._socket.close())
+            # Kept referenced until done: the loop holds only weak references to tasks.
+            closing = asyncio.get_running_loop().create_task(self._socket.close())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def run(self) -> None:
         try:

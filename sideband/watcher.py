@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from sideband import leases, timers
@@ -72,7 +73,12 @@ class Watcher:
         logger.info("sideband watcher started", extra={"holder": self.holder})
         try:
             while not self._stopping.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except DatabaseError:
+                    # Calls keep being recorded if the database comes back before the leases
+                    # expire; otherwise other watchers have taken them and the next tick says so.
+                    logger.exception("sideband heartbeat failed", extra={"holder": self.holder})
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.poll_seconds):
                         await self._stopping.wait()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,7 +20,14 @@ from channels.db import database_sync_to_async
 from sideband.watcher import Watcher, WatcherConfig
 from signaling import calls
 from tests.engine.client import Caller
-from tests.engine.conftest import Engine, engine  # noqa: F401 (the session-wide engine fixture)
+from tests.engine.conftest import (
+    MAX_SESSIONS,
+    ROOT,
+    SERVER_KEY,
+    Engine,
+    _free_port,
+    _wait_until_answering,
+)
 from tests.signaling.client import session_cookie
 from upstream import realtime
 
@@ -25,8 +36,38 @@ T = TypeVar("T")
 FAST = WatcherConfig(lease_seconds=3, poll_seconds=0.3, idle_seconds=3600, max_call_seconds=3600)
 
 
+@pytest.fixture(scope="session")
+def standalone_engine() -> Iterator[Engine]:
+    """`manage.py localrealtime` on a free port, as tests/engine starts it, but without
+    REDIS_URL: a standalone engine is one process and needs no channel layer. (With one, under
+    redis-py 8 every consumer's idle channel-layer read times out after 5 s and its socket is
+    closed with 1011 — the sideband too; see the sideband report.)"""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env |= {
+        "DEBUG": "1",
+        "LOCAL_REALTIME_API_KEY": SERVER_KEY,
+        "LOCAL_REALTIME_MAX_SESSIONS": str(MAX_SESSIONS),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "manage.py", "localrealtime", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    origin = f"http://127.0.0.1:{port}"
+    running = Engine(origin, f"{origin}/local-realtime/v1", SERVER_KEY, MAX_SESSIONS, process)
+    try:
+        _wait_until_answering(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture
-def upstream_is_engine(settings: Any, engine: Engine) -> Engine:  # noqa: F811
+def upstream_is_engine(settings: Any, standalone_engine: Engine) -> Engine:
+    engine = standalone_engine
     settings.OPENAI_BASE_URL = engine.base_url
     settings.REALTIME_API_KEY = engine.key
     # The engine runs in its own process here, not embedded in the app under test.

@@ -198,7 +198,7 @@ async def test_a_killed_watchers_call_is_resumed_by_another_without_losing_a_tur
 
 
 async def test_a_call_left_idle_without_its_signaling_socket_is_hung_up(
-    brokered_call: BrokeredCall, watchers: RunningWatchers, engine: Engine
+    brokered_call: BrokeredCall, watchers: RunningWatchers, upstream_is_engine: Engine
 ) -> None:
     watchers.start("a", replace(FAST, idle_seconds=2))
     await attached(brokered_call)
@@ -209,7 +209,7 @@ async def test_a_call_left_idle_without_its_signaling_socket_is_hung_up(
     assert (conversation.status, conversation.end_reason) == ("ended", "idle_timeout")
     assert record["lease"].finish_reason == "idle_timeout"
     assert record["turns"] == []
-    assert await hang_up(engine, brokered_call.state.call_id) == 404  # already hung up
+    assert await hang_up(upstream_is_engine, brokered_call.state.call_id) == 404  # already hung up
 
 
 async def test_an_idle_call_whose_socket_is_still_open_is_not_hung_up(
@@ -250,7 +250,7 @@ def spy_on_roll_calls(monkeypatch: Any) -> list[bool]:
 
 
 async def test_a_call_over_its_maximum_duration_is_hung_up(
-    brokered_call: BrokeredCall, watchers: RunningWatchers, engine: Engine
+    brokered_call: BrokeredCall, watchers: RunningWatchers, upstream_is_engine: Engine
 ) -> None:
     watchers.start("a", replace(FAST, max_call_seconds=3))
     await attached(brokered_call)
@@ -260,4 +260,4 @@ async def test_a_call_over_its_maximum_duration_is_hung_up(
     conversation: Conversation = record["conversation"]
     assert (conversation.status, conversation.end_reason) == ("ended", "max_duration")
     assert record["lease"].finish_reason == "max_duration"
-    assert await hang_up(engine, brokered_call.state.call_id) == 404
+    assert await hang_up(upstream_is_engine, brokered_call.state.call_id) == 404
