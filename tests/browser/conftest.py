@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocket, sync_playwright
 
 from localrealtime.speech.synthesis import synthesize
 from tests.environment import require_chromium
@@ -30,6 +30,8 @@ from tests.environment import require_chromium
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 USERNAME, PASSWORD = "talker", "correct horse battery staple"
+# The server key of the embedded engine, set so the tests can look for it where it must not be.
+SERVER_KEY = "sk-local-browser-tests-sentinel-5b1d0c"
 SENTENCE = "The weather is nice and sunny in London."
 START_TIMEOUT_SECONDS = 30
 CHROMIUM_FLAGS = [
@@ -85,6 +87,7 @@ def _environment(port: int, database: Path) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         # The embedded engine, reached by the server (brokered) and the browser (direct) alike.
         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/local-realtime/v1",
+        "LOCAL_REALTIME_API_KEY": SERVER_KEY,
         "LOG_LEVEL": "WARNING",
     }
 
@@ -159,6 +162,11 @@ def browser(spoken_wav: Path) -> Iterator[Browser]:
         launched.close()
 
 
+def _record_frames(socket: WebSocket, frames: list[str]) -> None:
+    socket.on("framesent", lambda payload: frames.append(str(payload)))
+    socket.on("framereceived", lambda payload: frames.append(str(payload)))
+
+
 def sign_in(page: Page, app: App) -> None:
     """Through the sign-in form, as a person would."""
     page.goto("/accounts/login/")
@@ -169,10 +177,17 @@ def sign_in(page: Page, app: App) -> None:
 
 
 @pytest.fixture
-def page(browser: Browser, app: App) -> Iterator[Page]:
+def socket_frames() -> list[str]:
+    """Every signaling frame the page sent or received, for the key check."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, app: App, socket_frames: list[str]) -> Iterator[Page]:
     context = browser.new_context(base_url=app.url)
     context.grant_permissions(["microphone"], origin=app.url)
     opened = context.new_page()
+    opened.on("websocket", lambda socket: _record_frames(socket, socket_frames))
     sign_in(opened, app)
     yield opened
     context.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM_FLAGS, App, sign_in
+from tests.browser.conftest import CHROMIUM_FLAGS, SERVER_KEY, App, sign_in
 from tests.browser.signaling_line import SignalingLine
 from tests.environment import require_chromium
 
@@ -74,7 +74,9 @@ def record_timings(page: Page, artifacts: Path, name: str) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["brokered", "direct"])
-def test_a_spoken_call_is_answered_heard_and_kept(page: Page, app: App, artifacts: Path, mode):
+def test_a_spoken_call_is_answered_heard_and_kept(
+    page: Page, app: App, artifacts: Path, socket_frames: list[str], mode: str
+):
     page.goto("/")
     expect(page.get_by_test_id("local-engine-note")).to_be_visible()
     start_call(page, mode)
@@ -86,6 +88,9 @@ def test_a_spoken_call_is_answered_heard_and_kept(page: Page, app: App, artifact
     timings = record_timings(page, artifacts, f"talk-{mode}")
     hang_up(page)
 
+    assert any('"call.started"' in frame for frame in socket_frames)
+    assert not any(SERVER_KEY in frame for frame in socket_frames)
+    assert SERVER_KEY not in page.content()
     conversation_id, recorded_mode, transport, status, call_id = app.latest_conversation()
     assert (recorded_mode, transport, status) == (mode, "webrtc", "ended")
     assert re.fullmatch(r"rtc_[A-Za-z0-9_-]+", call_id)
