@@ -137,10 +137,14 @@ class CallWatch:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.config.poll_seconds)
-            reason = await self._overdue()
-            if reason:
-                await self._hang_up(reason)
-                return
+            try:
+                reason = await self._overdue()
+                if reason:
+                    await self._hang_up(reason)
+                    return
+            except Exception:
+                # The timers must outlive a failed roll call or database write: try again later.
+                logger.exception("sideband timer failed", extra=self._log())
 
     async def _overdue(self) -> str | None:
         now, limits = timezone.now(), self.config.limits
@@ -158,17 +162,24 @@ class CallWatch:
         await database_sync_to_async(services.end_conversation)(
             conversation_id=self.claim.conversation_id, reason=reason
         )
+        await self._hang_up_upstream()
+        logger.info("sideband hung up", extra=self._log(reason=reason))
+        self.stop(ending=reason)
+
+    async def _hang_up_upstream(self) -> None:
         try:
             await realtime.hangup(self.claim.call_id)
         except UpstreamError as exc:
+            # The record still ends: a call we cannot reach ends upstream at its own limit.
             logger.warning("sideband hangup failed", extra=self._log(code=exc.code))
-        logger.info("sideband hung up", extra=self._log(reason=reason))
-        self.stop(ending=reason)
 
     async def _settle(self, socket: SidebandSocket) -> None:
         if self._giving_up:
             await _free(self.config.holder, self.claim.conversation_id)
         elif self._ending or socket.ended_upstream:
+            if self._ending == CONVERSATION_ENDED:
+                # Ended in the database (the page, an admin, a failure): the call must not go on.
+                await self._hang_up_upstream()
             if not self._ending:
                 # The user's own "end" may be hanging up this very moment: let its reason land.
                 await asyncio.sleep(self.config.poll_seconds)

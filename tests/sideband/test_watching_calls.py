@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conversations import services
 from conversations.models import Conversation
 from sideband import watch
 from sideband.models import CallLease
@@ -260,4 +261,20 @@ async def test_a_call_over_its_maximum_duration_is_hung_up(
     conversation: Conversation = record["conversation"]
     assert (conversation.status, conversation.end_reason) == ("ended", "max_duration")
     assert record["lease"].finish_reason == "max_duration"
+    assert await hang_up(upstream_is_engine, brokered_call.state.call_id) == 404
+
+
+async def test_a_call_ended_in_the_database_is_hung_up_upstream_by_its_watcher(
+    brokered_call: BrokeredCall, watchers: RunningWatchers, upstream_is_engine: Engine
+) -> None:
+    watchers.start("a")
+    await attached(brokered_call)
+    await sync(services.end_conversation)(
+        conversation_id=brokered_call.conversation_id, reason="ended by an admin"
+    )
+
+    record = await eventually(lambda: record_of(brokered_call.conversation_id), finished, 60)
+
+    assert record["lease"].finish_reason == "conversation_ended"
+    assert record["conversation"].end_reason == "ended by an admin"
     assert await hang_up(upstream_is_engine, brokered_call.state.call_id) == 404
