@@ -55,6 +55,13 @@ class Tally:
     upstream_connections: int = 0
     cpu: float = 0.0  # the broker's (or, direct, the upstream's) CPU seconds during the bursts
 
+    def add(self, other: Tally) -> None:
+        self.latencies += other.latencies
+        self.wall += other.wall
+        self.upstream_requests += other.upstream_requests
+        self.upstream_connections += other.upstream_connections
+        self.cpu += other.cpu
+
     @property
     def cpu_ms_per_call(self) -> float:
         return self.cpu * 1000 / len(self.latencies) if self.latencies else math.nan
@@ -105,9 +112,7 @@ async def one_round(path: paths.Path, level: int, stub: StubCounters, endpoint: 
     connections_after, requests_after = await stub.read(endpoint)
     await path.finish()
     # The stats connection is opened before the first read, so it is never in the difference.
-    got = Tally(latencies, wall, requests_after - requests, connections_after - connections)
-    got.cpu = cpu
-    return got
+    return Tally(latencies, wall, requests_after - requests, connections_after - connections, cpu)
 
 
 async def measure_level(
@@ -125,13 +130,7 @@ async def measure_level(
             if time.monotonic() > deadline:
                 break
             for path in all_paths:
-                tally = tallies[path.name]
-                got = await one_round(path, level, stub, endpoint)
-                tally.latencies += got.latencies
-                tally.wall += got.wall
-                tally.upstream_requests += got.upstream_requests
-                tally.upstream_connections += got.upstream_connections
-                tally.cpu += got.cpu
+                tallies[path.name].add(await one_round(path, level, stub, endpoint))
     finally:
         await stub.client.aclose()
     return tallies

@@ -141,15 +141,31 @@ class RawHttp:
         self.server = server
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
+    async def connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """An idle connection the server has not closed, else a new one; True when reused."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            # Servers close connections idle past their keep-alive timeout (5 s for Node and
+            # uvicorn), as browsers and httpx expect: skip those, as they do.
+            if not (reader.at_eof() or writer.is_closing()):
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(HOST, self.server.port)
+        return reader, writer, False
+
     async def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
         """The status, headers (lower-case names) and body of the answer to one request."""
-        if self.idle:
-            reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(HOST, self.server.port)
+        reader, writer, reused = await self.connection()
         writer.write(request)
-        async with asyncio.timeout(MESSAGE_TIMEOUT):
-            status, headers, body = await read_response(reader)
+        try:
+            async with asyncio.timeout(MESSAGE_TIMEOUT):
+                status, headers, body = await read_response(reader)
+        except asyncio.IncompleteReadError as exc:
+            if not reused or exc.partial:
+                raise
+            # Closed by the server just as it was reused: once more on a new connection.
+            writer.close()
+            return await self.send(request)
         if headers.get("connection", "").lower() == "close":
             writer.close()
         else:
