@@ -17,7 +17,19 @@ from bench.machine import describe, load_average
 
 # Each script's module, and the arguments that make it tiny for --quick.
 SCRIPTS: dict[str, list[str]] = {
-    "broker": ["--levels", "1", "4", "--samples", "8", "--engine-levels", "1"],
+    "broker": [
+        "--levels",
+        "1",
+        "4",
+        "--samples",
+        "8",
+        "--engine-levels",
+        "1",
+        "--sustained-workers",
+        "4",
+        "--sustained-seconds",
+        "1",
+    ],
     "ingestion": ["--sockets", "3", "--events", "20", "--max-events", "40", "--rate", "100"],
     "capacity": ["--levels", "20", "50", "--users", "5"],
 }

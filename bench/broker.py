@@ -136,6 +136,35 @@ async def measure_level(
     return tallies
 
 
+async def sustained(path: paths.Path, workers: int, seconds: float, stub: StubCounters) -> Tally:
+    """`workers` clients each issuing keys back to back for `seconds`: steady-state figures."""
+    await path.open(workers)
+    await asyncio.gather(*(path.cycle(i) for i in range(workers)))  # warm-up: pools filled
+    connections, requests = await stub.read("client_secrets")
+    cpu, started = path.server.cpu_seconds(), time.monotonic()
+
+    async def worker(index: int) -> list[float]:
+        took = []
+        while time.monotonic() - started < seconds:
+            took.append(await path.cycle(index))
+        return took
+
+    latencies = [x for got in await asyncio.gather(*map(worker, range(workers))) for x in got]
+    wall, cpu = time.monotonic() - started, path.server.cpu_seconds() - cpu
+    connections_after, requests_after = await stub.read("client_secrets")
+    return Tally(latencies, wall, requests_after - requests, connections_after - connections, cpu)
+
+
+async def measure_sustained(running: Servers, options: argparse.Namespace) -> dict:
+    built = build_paths("key", running)
+    stub = StubCounters(running.stub)
+    try:
+        workers, seconds = options.sustained_workers, options.sustained_seconds
+        return {workers: {p.name: await sustained(p, workers, seconds, stub) for p in built}}
+    finally:
+        await asyncio.gather(*(path.close() for path in built), stub.client.aclose())
+
+
 def build_paths(kind: str, running: Servers) -> list[paths.Path]:
     direct = paths.direct_offer if kind == "offer" else paths.direct_key
     proxy = paths.proxy_offer if kind == "offer" else paths.proxy_key
@@ -241,7 +270,16 @@ def started_variant(
 async def measure_all(running: Servers, options: argparse.Namespace) -> str:
     offers = await measure_kind("offer", running, options)
     keys = await measure_kind("key", running, options)
-    return report(offers, keys)
+    output = report(offers, keys)
+    if options.sustained_seconds > 0:
+        title = (
+            f"Ephemeral keys, sustained: each path alone, {options.sustained_workers} clients "
+            f"back to back for {options.sustained_seconds:.0f} s (stub upstream)"
+        )
+        output += "\n" + table(
+            title, KEY_HEADERS, rows(await measure_sustained(running, options), "key")
+        )
+    return output
 
 
 @dataclass
@@ -316,6 +354,10 @@ def parser() -> argparse.ArgumentParser:
         help="calls in flight against the local engine (none: skip it)",
     )  # fmt: skip
     parser.add_argument("--engine-samples", type=int, default=24, help="calls per engine level")
+    parser.add_argument("--sustained-workers", type=int, default=100, help="key clients")
+    parser.add_argument(
+        "--sustained-seconds", type=float, default=10.0, help="per path (0: skip sustained keys)"
+    )
     parser.add_argument("--variant-app", help=f"measure this ASGI app too, as '{VARIANT}'")
     parser.add_argument(
         "--variant-env", action="append", default=[], metavar="NAME=VALUE",

@@ -21,6 +21,7 @@ from bench.clients import (
     expect_status,
     multipart,
     open_sockets,
+    timed,
 )
 from bench.servers import STUB_KEY, Server
 
@@ -42,6 +43,13 @@ class Path(Protocol):
 
     async def finish(self) -> None: ...
 
+    async def open(self, count: int) -> None:
+        """Be ready for `count` workers (sockets opened, untimed)."""
+
+    async def cycle(self, worker: int) -> float:
+        """One whole call for worker `worker` (set up, timed part, ended); the timed seconds."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -57,6 +65,12 @@ class HttpPath:
 
     async def post(self) -> None:
         await expect_status(self.client, self.request, self.status)
+
+    async def cycle(self, worker: int) -> float:
+        return await timed(self.post)
+
+    async def open(self, count: int) -> None:
+        pass  # connections are opened on demand and kept
 
     async def finish(self) -> None:
         pass  # nothing to end: an HTTP broker forgets the call once it has answered
@@ -115,10 +129,13 @@ class VoiceappPath:
         self.sockets: list[SignalingSocket] = []
         self.active: list[SignalingSocket] = []
 
-    async def prepare(self, concurrency: int) -> list[Operation]:
-        if len(self.sockets) < concurrency:
-            more = concurrency - len(self.sockets)
+    async def open(self, count: int) -> None:
+        if len(self.sockets) < count:
+            more = count - len(self.sockets)
             self.sockets += await open_sockets(self.server, self.session_keys, more)
+
+    async def prepare(self, concurrency: int) -> list[Operation]:
+        await self.open(concurrency)
         self.active = self.sockets[:concurrency]
         # A round sends call.start (+ call.offer) + call.end on each socket.
         await asyncio.gather(*(s.reserve(3 if self.mode == "brokered" else 2) for s in self.active))
@@ -139,6 +156,15 @@ class VoiceappPath:
     async def finish(self) -> None:
         end = {"type": "call.end", "reason": "bench"}
         await asyncio.gather(*(socket.request(end, "call.ended") for socket in self.active))
+
+    async def cycle(self, worker: int) -> float:
+        socket = self.sockets[worker]
+        await socket.reserve(3 if self.mode == "brokered" else 2)
+        if self.mode == "brokered":
+            await self.start(socket)
+        took = await timed(self.operation(socket))
+        await socket.request({"type": "call.end", "reason": "bench"}, "call.ended")
+        return took
 
     async def close(self) -> None:
         await close_sockets(self.sockets)

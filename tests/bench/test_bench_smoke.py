@@ -52,7 +52,8 @@ def test_broker_bench_times_every_path_at_every_level() -> None:
     alternatives = available_alternatives()
     output = run_bench(
         "bench.broker", "--levels", "1", "3", "--samples", "3", "--engine-levels", "1",
-        "--engine-samples", "2", "--alternatives", *alternatives,
+        "--engine-samples", "2", "--sustained-workers", "3", "--sustained-seconds", "1",
+        "--alternatives", *alternatives,
     )  # fmt: skip
     expected_paths = {"direct to upstream", "voiceapp", *alternatives}
     for title in ("SDP offer → answer (stub upstream)", "Ephemeral key issuance (stub upstream)"):
