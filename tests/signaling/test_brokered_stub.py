@@ -49,6 +49,12 @@ def one_exchange() -> list[dict]:
     ]
 
 
+async def end(client: SignalingClient) -> None:
+    """End the call before closing, so no abandoned-call watcher outlives the test's loop."""
+    await client.request({"type": "call.end"}, "call.ended")
+    await client.close()
+
+
 async def start_brokered(stub, cookie) -> tuple[SignalingClient, int]:
     stub.answer("/realtime/calls", CALL_CREATED)
     stub.answer("/realtime/calls/rtc_stub1/hangup", HUNG_UP)
@@ -167,7 +173,7 @@ async def test_offers_in_the_wrong_state_are_refused(stub, owner_cookie):
     assert again["code"] == "already_answered"
     assert second_call["code"] == "call_active"
     assert len(stub.seen) == 1
-    await client.close()
+    await end(client)
 
 
 async def test_relay_is_idempotent_and_acked_each_time(stub, owner_cookie):
@@ -184,7 +190,7 @@ async def test_relay_is_idempotent_and_acked_each_time(stub, owner_cookie):
     ]
     assert second["turns"] == []
     assert await turns(pk) == [("user", "hello there", 0), ("assistant", "hi, how can I help?", 1)]
-    await client.close()
+    await end(client)
 
 
 async def test_a_dropped_socket_resumes_and_resends_without_loss_or_doubles(
@@ -213,7 +219,7 @@ async def test_a_dropped_socket_resumes_and_resends_without_loss_or_doubles(
     assert await turns(pk) == [("user", "hello there", 0), ("assistant", "hi, how can I help?", 1)]
     assert (await conversation(pk)).status == "active"
     assert [seen.path for seen in stub.seen] == ["/v1/realtime/calls"]
-    await second_socket.close()
+    await end(second_socket)
 
 
 async def test_an_abandoned_call_is_hung_up_after_the_grace(stub, owner_cookie, short_grace):
@@ -238,7 +244,7 @@ async def test_nobody_resumes_someone_elses_call(stub, owner_cookie, stranger_co
     assert error["code"] == "not_found"
     assert relay["code"] == "no_call"
     assert await turns(pk) == []
-    await owner_socket.close()
+    await end(owner_socket)
     await stranger_socket.close()
 
 
