@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import services
+from live import broadcast
 from upstream import realtime, session_config
 from upstream.errors import UpstreamError
 from upstream.realtime import ClientSecret
@@ -61,6 +62,7 @@ async def start_call(*, owner: object, mode: str, voice: str | None) -> CallStat
         instructions=settings.REALTIME_INSTRUCTIONS,
     )
     state = CallState(conversation_id=conversation.pk, mode=mode, voice=chosen)
+    await broadcast.call_changed(conversation.pk)
     if mode == "direct":
         config = session_config.build(voice=chosen)
         state.key = await _guarded(
@@ -78,6 +80,7 @@ async def answer_offer(state: CallState, offer_sdp: str) -> str:
     await database_sync_to_async(services.mark_connected)(
         conversation_id=state.conversation_id, call_id=call.call_id
     )
+    await broadcast.call_changed(state.conversation_id)
     # The server's share of call set-up, for capacity planning (see README "Talk page").
     elapsed_ms = round((time.perf_counter() - began) * 1000, 1)
     logger.info(
@@ -93,6 +96,7 @@ async def confirm_direct(state: CallState, call_id: str) -> None:
     await database_sync_to_async(services.mark_connected)(
         conversation_id=state.conversation_id, call_id=call_id
     )
+    await broadcast.call_changed(state.conversation_id)
 
 
 async def end_call(state: CallState, reason: str) -> None:
@@ -109,6 +113,7 @@ async def end_call(state: CallState, reason: str) -> None:
     await database_sync_to_async(services.end_conversation)(
         conversation_id=state.conversation_id, reason=reason
     )
+    await broadcast.call_changed(state.conversation_id)
 
 
 async def _guarded(state: CallState, pending: Awaitable[T]) -> T:
@@ -120,4 +125,5 @@ async def _guarded(state: CallState, pending: Awaitable[T]) -> T:
         await database_sync_to_async(services.fail_conversation)(
             conversation_id=state.conversation_id, error=f"{exc.code}: {exc.message}"
         )
+        await broadcast.call_changed(state.conversation_id)
         raise

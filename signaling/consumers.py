@@ -13,6 +13,7 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from live import restart
 from signaling import calls, messages, presence, relay
 from signaling.chat import ChatSession
 from signaling.messages import ProtocolError
@@ -32,6 +33,7 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         if not self.scope["user"].is_authenticated:
             await self.close(code=messages.CLOSE_UNAUTHENTICATED)
             return
+        restart.track(self)  # closed with 1012 when this process shuts down (a deploy)
         direct = settings.REALTIME_DIRECT_MODE_ENABLED
         await self.send_json(messages.hello(direct_enabled=direct, calls_url=calls.calls_url()))
 
@@ -149,6 +151,15 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def call_presence(self, event: dict[str, Any]) -> None:
         """Answer the roll call of a watcher left by this call's previous socket."""
         await self.channel_layer.send(event["reply_to"], {"type": "call.present"})
+
+    async def call_staff_end(self, event: dict[str, Any]) -> None:
+        """Staff ended this call on the Live page, which hung it up and recorded it already."""
+        if self.call is not None and self.call.conversation_id == event["conversation_id"]:
+            self.call.ended = True
+            ended = messages.call_ended(
+                conversation_id=self.call.conversation_id, reason=event["reason"]
+            )
+            await self.send_json(ended)
 
     # --- State guards ---------------------------------------------------------------------
 

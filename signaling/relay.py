@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 
 from conversations import selectors, services
 from conversations.models import Conversation
+from live import broadcast
 from signaling.calls import CallState
 from signaling.turns import turns_payload
 
@@ -20,7 +21,9 @@ async def record_batch(
     result = await database_sync_to_async(services.record_events)(
         conversation_id=conversation_id, events=events, source=source
     )
-    return turns_payload(getattr(result, "turns", ()))
+    turns = turns_payload(getattr(result, "turns", ()))
+    await broadcast.turns_changed(conversation_id, turns)
+    return turns
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "signaling",
     "localrealtime",
     "sideband",
+    "live",
 ]
 
 MIDDLEWARE = [
@@ -249,3 +250,9 @@ SIDEBAND_POLL_SECONDS = env_int("SIDEBAND_POLL_SECONDS", 1, minimum=1, maximum=6
 SIDEBAND_IDLE_TIMEOUT_SECONDS = env_int("SIDEBAND_IDLE_TIMEOUT_SECONDS", 300, minimum=10)
 # Hang up any call this old (OpenAI ends sessions at 60 minutes anyway).
 SIDEBAND_MAX_CALL_SECONDS = env_int("SIDEBAND_MAX_CALL_SECONDS", 3600, minimum=60)
+
+# --- Live monitoring
+# `manage.py sweep_calls` ends a voice call no signaling socket has held for this long (its Daphne
+# process was killed). Longer than the 30 s a dropped socket has to resume its call.
+LIVE_STALE_CALL_SECONDS = env_int("LIVE_STALE_CALL_SECONDS", 120, minimum=31)
+LIVE_SWEEP_SECONDS = env_int("LIVE_SWEEP_SECONDS", 30, minimum=1, maximum=3600)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("conversations/", include("conversations.urls")),
+    path("live/", include("live.urls")),
     path("", include("signaling.urls")),
 ]
 

@@ -184,9 +184,10 @@ async function hangupWhenFlushed() {
 
 socket.addEventListener("events.ack", ({ detail }) => transcript.applyTurns(detail.turns));
 
-socket.addEventListener("call.ended", () => {
+socket.addEventListener("call.ended", ({ detail }) => {
   if (!socket.unacked) socket.forget();
-  finishCall("Call ended", "ended");
+  const byStaff = detail.reason === "ended_by_staff";
+  finishCall(byStaff ? "A staff member ended the call" : "Call ended", "ended");
 });
 
 socket.addEventListener("error", ({ detail }) => {
