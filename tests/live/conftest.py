@@ -1,9 +1,18 @@
-"""Fixtures for the Live tests: the signaling suite's stub upstream and cookies, staff's cookie."""
+"""Fixtures for the Live tests: the signaling suite's stub upstream and cookies, staff's cookie,
+and (for the cross-process tests) a team deployment: two Daphne processes, PostgreSQL, Redis."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import pytest
 
+from tests.engine.conftest import Engine, running_engine
+from tests.environment import require
+from tests.live import processes
+from tests.live.processes import Daphne, RedisServer
 from tests.signaling.client import session_cookie
 from tests.signaling.conftest import owner_cookie, stranger_cookie, stub  # noqa: F401
 
@@ -11,3 +20,38 @@ from tests.signaling.conftest import owner_cookie, stranger_cookie, stub  # noqa
 @pytest.fixture
 def staff_cookie(staff_client) -> str:
     return session_cookie(staff_client)
+
+
+@dataclass
+class Team:
+    engine: Engine
+    redis: RedisServer
+    database_url: str
+    env: dict[str, str]
+    a: Daphne
+    b: Daphne
+    caller_cookie: str
+    watcher_cookie: str
+
+
+@pytest.fixture(scope="module")
+def team() -> Iterator[Team]:
+    require(processes.answers(5432), "no PostgreSQL at 127.0.0.1:5432")
+    require(shutil.which("redis-server") is not None, "no redis-server (apt-get install redis)")
+    redis = RedisServer()
+    redis.start()
+    try:
+        with running_engine() as engine, processes.scratch_database() as database_url:
+            env = processes.environment(
+                database_url=database_url, redis_url=redis.url, engine=engine
+            )
+            processes.manage(env, "migrate", "--noinput", "-v", "0")
+            caller, watcher = processes.signed_in_sessions(env)
+            a, b = processes.start_daphne(env), processes.start_daphne(env)
+            try:
+                yield Team(engine, redis, database_url, env, a, b, caller, watcher)
+            finally:
+                a.stop()
+                b.stop()
+    finally:
+        redis.stop()

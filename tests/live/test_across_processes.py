@@ -1,0 +1,95 @@
+"""A team deployment: a user's call held by Daphne process A, watched and ended by a staff member
+whose Live page is served by process B; Redis restarted mid-call; a deploy (SIGTERM); a process
+killed mid-call. Real servers throughout (see tests/live/processes.py); the user's browser is
+an aiortc caller plus a WebSocket client that relays as the Talk page does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from tests.engine.client import Caller
+from tests.engine.conftest import spoken
+from tests.live import processes
+from tests.live.conftest import Team
+from tests.live.sockets import LivePage, TalkTab
+
+pytestmark = pytest.mark.asyncio
+
+SENTENCE = "The weather is nice and sunny in London."
+RELIABLE_WORD = "sunny"  # PocketSphinx always gets it (tests/engine/test_spoken_turn.py)
+
+
+@asynccontextmanager
+async def talking(team: Team, daphne: processes.Daphne) -> AsyncIterator[tuple[TalkTab, Caller]]:
+    """A signed-in user's tab with a brokered call; its events relayed as the page does."""
+    caller, tab = Caller(), TalkTab(daphne.origin, daphne.ws, team.caller_cookie)
+    tab.start()
+    await tab.expect("hello")
+    await tab.start_call(caller)
+    relaying = asyncio.get_running_loop().create_task(tab.relay_from(caller))
+    try:
+        yield tab, caller
+    finally:
+        relaying.cancel()
+        await tab.stop()
+        await caller.close()
+
+
+@asynccontextmanager
+async def watching(team: Team, daphne: processes.Daphne) -> AsyncIterator[LivePage]:
+    page = LivePage(daphne.origin, daphne.ws, team.watcher_cookie)
+    page.start()
+    await page.expect("live.snapshot")
+    try:
+        yield page
+    finally:
+        await page.stop()
+
+
+async def status_shown(page: LivePage, conversation_id: int, status: str) -> dict[str, Any]:
+    while True:
+        message = await page.expect("live.call")
+        if message["call"]["conversation_id"] == conversation_id == 0 or (
+            message["call"]["conversation_id"] == conversation_id
+            and message["call"]["status"] == status
+        ):
+            return message["call"]
+
+
+async def until(predicate, within: float = 30) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(within * 10)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return predicate()
+
+
+async def test_a_call_on_process_a_is_watched_and_ended_from_process_b(team: Team):
+    async with watching(team, team.b) as live, talking(team, team.a) as (tab, caller):
+        conversation_id = tab.conversation_id
+        assert conversation_id is not None
+        caller.microphone.say(spoken(SENTENCE))
+        shown = await live.turn_texts(conversation_id)
+
+        await live.send({"type": "call.end", "conversation_id": conversation_id})
+        told = await tab.expect("call.ended")
+        ended = await status_shown(live, conversation_id, "ended")
+
+    assert RELIABLE_WORD in shown["user"].lower()
+    assert shown["assistant"]
+    assert told == {
+        "type": "call.ended",
+        "conversation_id": conversation_id,
+        "reason": "ended_by_staff",
+    }
+    assert ended["end_reason"] == "ended by staff: watcher"
+    assert processes.conversation_row(team.database_url, conversation_id) == (
+        "ended",
+        "ended by staff: watcher",
+    )
