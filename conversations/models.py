@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 # The fields a list of conversations shows (history page, admin changelist); the long text
 # fields stay in the database until one conversation is opened.
 LIST_DEFERRED = ("instructions", "error")
+# Up to this many rows a list is counted exactly; past it PostgreSQL's own estimate stands in,
+# so no page ever reads the whole archive just to number its pages.
+EXACT_COUNT_LIMIT = 1000
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -26,8 +33,73 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         return self.select_related("owner").defer(*LIST_DEFERRED)
 
     def with_record(self) -> ConversationQuerySet:
-        """Each conversation with its turns (in chain order) and usage rows, in two queries."""
-        return self.select_related("owner").prefetch_related("turns", "responses")
+        """Each conversation with its turns (in chain order) and usage rows, in two queries.
+        Ordered within each conversation only: the models' default orderings start with
+        `conversation`, which would join every turn back to its conversation to sort them."""
+        return self.select_related("owner").prefetch_related(
+            models.Prefetch("turns", queryset=Turn.objects.order_by("position", "id")),
+            models.Prefetch(
+                "responses", queryset=ResponseUsage.objects.order_by("created_at", "id")
+            ),
+        )
+
+    def matching(self, word: str) -> ConversationQuerySet:
+        """Those whose owner's username or e-mail, or any turn's text, contains `word` (in any
+        case). The turns are matched in an id subquery rather than a join, so each conversation
+        comes once without DISTINCT, and on PostgreSQL from the trigram index `turn_text_trgm`
+        (migration 0003). The owners are looked up first, in their small table: ORing them into
+        the same SQL would stop PostgreSQL from running the turn subquery as a semi-join, the
+        plan that stays fast for rare and common words alike."""
+        owners = get_user_model().objects.filter(
+            models.Q(username__icontains=word) | models.Q(email__icontains=word)
+        )
+        owner_ids = list(owners.values_list("pk", flat=True))
+        turns = models.Q(pk__in=Turn.objects.filter(text__icontains=word).values("conversation_id"))
+        return self.filter(turns | models.Q(owner__in=owner_ids) if owner_ids else turns)
+
+    def estimated_count(self) -> int:
+        """The number of rows, reading at most EXACT_COUNT_LIMIT + 1 of them. On PostgreSQL
+        a large list's count is PostgreSQL's own estimate: `pg_class.reltuples` for the whole
+        table, the planner's row estimate for a filtered list; a list estimated at no more than
+        the limit is counted, up to limit + 1. Other databases always count."""
+        connection = connections[self.db]
+        if connection.vendor != "postgresql":
+            return self.count()
+        if not self.query.where and not self.query.distinct:
+            estimate = _table_estimate(connection, self.model._meta.db_table)
+        else:
+            plan = json.loads(self.order_by().explain(format="json"))
+            estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if estimate > EXACT_COUNT_LIMIT:
+            return estimate
+        return self.order_by()[: EXACT_COUNT_LIMIT + 1].count()
+
+    def periods_with_rows(
+        self, field_name: str, periods: Sequence[tuple[datetime, datetime]]
+    ) -> list[datetime]:
+        """The starts of those `(start, end)` periods in which `field_name` has a value, asked in
+        one query with one probe per period (the period's first value: one step down an index on
+        the field), where Django's `datetimes()` truncates the date of every row to find them."""
+        probes = {
+            f"p{index}": models.Subquery(
+                self.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end})
+                .order_by(field_name)
+                .values(field_name)[:1]
+            )
+            for index, (start, end) in enumerate(periods)
+        }
+        if not probes:
+            return []
+        found = self.model._default_manager.order_by().annotate(**probes).values(*probes)[:1]
+        row = next(iter(found), {})
+        return [start for index, (start, _) in enumerate(periods) if row.get(f"p{index}")]
+
+
+def _table_estimate(connection: BaseDatabaseWrapper, table: str) -> int:
+    """Rows in `table` as of its last ANALYZE (autovacuum keeps it close); -1 if never."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        return int(cursor.fetchone()[0])
 
 
 class Conversation(models.Model):
@@ -78,7 +150,8 @@ class Conversation(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [
-            models.Index(fields=["owner", "-started_at"], name="conv_owner_started"),
+            # With id, any history page is found in this index alone (`conversation_page`).
+            models.Index(fields=["owner", "-started_at", "-id"], name="conv_owner_started_id"),
             models.Index(fields=["status", "-started_at"], name="conv_status_started"),
             models.Index(fields=["-started_at"], name="conv_started"),
         ]

@@ -18,6 +18,14 @@ def conversation_list(*, user: Any) -> ConversationQuerySet:
     return Conversation.objects.owned_by(user).for_list().newest_first()
 
 
+def conversation_page(*, user: Any, offset: int, limit: int) -> list[Conversation]:
+    """`limit` of the user's conversations from `offset` on, newest first. The page's ids are
+    chosen in a subquery that reads only the `(owner, -started_at, -id)` index, so a deep page
+    skips index entries rather than table rows; then just those rows are read."""
+    ids = Conversation.objects.owned_by(user).newest_first().values("pk")[offset : offset + limit]
+    return list(conversation_list(user=user).filter(pk__in=ids))
+
+
 def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
     return Conversation.objects.owned_by(user).get(pk=conversation_id)
 

@@ -24,7 +24,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     """Newest first, a page at a time. No COUNT: one row past the page says whether more exist."""
     page = _page_number(request)
     start = (page - 1) * PAGE_SIZE
-    rows = list(selectors.conversation_list(user=request.user)[start : start + PAGE_SIZE + 1])
+    rows = selectors.conversation_page(user=request.user, offset=start, limit=PAGE_SIZE + 1)
     if page > 1 and not rows:
         raise Http404("No such page.")
     context = {
