@@ -198,6 +198,14 @@ def turn_rows(database_url: str, conversation_id: int) -> list[tuple[str, str]]:
         ).fetchall()
 
 
+def turn_items(database_url: str, conversation_id: int) -> list[tuple[str, str]]:
+    with psycopg.connect(database_url) as db:
+        return db.execute(
+            "SELECT item_id, text FROM conversations_turn WHERE conversation_id = %s",
+            [conversation_id],
+        ).fetchall()
+
+
 def execute(database_url: str, sql: str, *params: object) -> None:
     with psycopg.connect(database_url) as db:
         db.execute(sql, params)

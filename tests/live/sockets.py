@@ -45,9 +45,10 @@ class Socket:
                     await self.on_open()
                     async for frame in connection:
                         await self.on_message(json.loads(frame))
-                    self.close_codes.append(connection.close_code)
             except (OSError, websockets.WebSocketException):
-                self.close_codes.append(None)
+                pass  # refused, or closed abnormally: reconnect all the same
+            if self.connection is not None:
+                self.close_codes.append(self.connection.close_code)
             self.connection = None
             await asyncio.sleep(RECONNECT_SECONDS)
 

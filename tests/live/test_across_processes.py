@@ -93,3 +93,45 @@ async def test_a_call_on_process_a_is_watched_and_ended_from_process_b(team: Tea
         "ended",
         "ended by staff: watcher",
     )
+
+
+def _new_turns(message: dict[str, Any], conversation_id: int, known: set[str]) -> bool:
+    if message["type"] != "live.turns" or message["conversation_id"] != conversation_id:
+        return False
+    return any(t["item_id"] not in known and t["text"] for t in message["turns"])
+
+
+async def test_a_redis_restart_mid_call_loses_nothing_and_the_live_page_recovers(team: Team):
+    async with watching(team, team.b) as live, talking(team, team.a) as (tab, caller):
+        conversation_id = tab.conversation_id
+        assert conversation_id is not None
+        team.redis.stop()
+        caller.microphone.say(spoken(SENTENCE))
+        await caller.wait_for("response.done", within=30)
+        outage = (list(tab.close_codes), list(live.close_codes), len(tab.pending))
+        team.redis.start()
+        acked = await until(lambda: not tab.pending)
+        shown = await live.turn_texts(conversation_id)
+        # Its groups joined again, the page is told of a new turn as it is stored.
+        known = {item for item, _ in processes.turn_items(team.database_url, conversation_id)}
+        before = len(caller.events)
+        caller.microphone.say(spoken("Is it sunny in London?"))
+        await caller.wait_for("response.done", within=30, after=before)
+        while not _new_turns(await live.expect("live.turns"), conversation_id, known):
+            pass
+        await until(lambda: not tab.pending)
+        await tab.send({"type": "call.end"})
+        await tab.expect("call.ended")
+        ended = await status_shown(live, conversation_id, "ended")
+
+    tab_closes, live_closes, unacked_during_outage = outage
+    # Redis down: every socket of both processes dropped (1011) and was retried until it was back.
+    assert set(tab_closes) == set(live_closes) == {1011}
+    assert unacked_during_outage > 0
+    assert acked
+    stored = processes.turn_rows(team.database_url, conversation_id)
+    assert [role for role, _ in stored] == ["user", "assistant", "user", "assistant"]
+    assert RELIABLE_WORD in stored[0][1].lower()
+    assert stored[1][1]
+    assert shown == {"user": stored[0][1], "assistant": stored[1][1]}
+    assert ended["end_reason"] == "hangup"
