@@ -13,6 +13,7 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from limits import enforcement
 from live import restart
 from signaling import calls, messages, presence, relay
 from signaling.chat import ChatSession
@@ -53,6 +54,7 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(messages.error(code="server_error", message="Something failed."))
 
     async def disconnect(self, code: int) -> None:
+        enforcement.release(self.channel_name)
         if self.chat is not None:
             await self.chat.close("disconnected")
         if self.call is not None:
@@ -66,6 +68,7 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_call_start(self, message: messages.CallStart) -> None:
         self._require_idle()
+        await enforcement.admit(user=self.scope["user"], mode=message.mode)
         if message.mode == "text":
             await self._start_chat()
         else:
@@ -165,6 +168,9 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def _hold(self, state: calls.CallState) -> None:
         self.call = state
+        enforcement.guard(
+            self.channel_name, state, user=self.scope["user"], send_json=self.send_json
+        )
         await self.channel_layer.group_add(
             presence.group_name(state.conversation_id), self.channel_name
         )

@@ -281,6 +281,16 @@ def text_delta(*, item_id: str, delta: str) -> dict[str, Any]:
     return {"type": "text.delta", "item_id": item_id, "delta": delta}
 
 
+def call_warning(*, reason: str, message: str, seconds_left: int) -> dict[str, Any]:
+    """A limit (a limits.rules reason) ends the call in `seconds_left` unless it ends first."""
+    return {
+        "type": "call.warning",
+        "reason": reason,
+        "message": message,
+        "seconds_left": seconds_left,
+    }
+
+
 def call_ended(*, conversation_id: int | None, reason: str) -> dict[str, Any]:
     return {"type": "call.ended", "conversation_id": conversation_id, "reason": reason}
 

@@ -7,6 +7,7 @@ are reported by the system checks in ``voiceapp/checks.py`` rather than silently
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "localrealtime",
     "sideband",
     "live",
+    "limits",
 ]
 
 MIDDLEWARE = [
@@ -256,3 +258,41 @@ SIDEBAND_MAX_CALL_SECONDS = env_int("SIDEBAND_MAX_CALL_SECONDS", 3600, minimum=6
 # process was killed). Longer than the 30 s a dropped socket has to resume its call.
 LIVE_STALE_CALL_SECONDS = env_int("LIVE_STALE_CALL_SECONDS", 120, minimum=31)
 LIVE_SWEEP_SECONDS = env_int("LIVE_SWEEP_SECONDS", 30, minimum=1, maximum=3600)
+
+# --- Limits and budgets
+# Global defaults; staff override them per user or group in the admin (limits.LimitPolicy).
+# A budget of 0 means no budget. Minutes count call time; costs are computed from the kept raw
+# usage with REALTIME_PRICES, so changing a price recomputes every figure.
+LIMITS_MAX_CALL_SECONDS = env_int("LIMITS_MAX_CALL_SECONDS", 3600, minimum=1)
+LIMITS_IDLE_TIMEOUT_SECONDS = env_int("LIMITS_IDLE_TIMEOUT_SECONDS", 300, minimum=1)
+LIMITS_MAX_CONCURRENT_CALLS = env_int("LIMITS_MAX_CONCURRENT_CALLS", 2, minimum=1)
+LIMITS_DAILY_MINUTES = env_int("LIMITS_DAILY_MINUTES", 0, minimum=0)
+LIMITS_MONTHLY_MINUTES = env_int("LIMITS_MONTHLY_MINUTES", 0, minimum=0)
+LIMITS_DAILY_COST_CENTS = env_int("LIMITS_DAILY_COST_CENTS", 0, minimum=0)
+LIMITS_MONTHLY_COST_CENTS = env_int("LIMITS_MONTHLY_COST_CENTS", 0, minimum=0)
+# The user is warned (`call.warning`) this long before a limit ends the call.
+LIMITS_WARNING_SECONDS = env_int("LIMITS_WARNING_SECONDS", 60, minimum=0)
+# How often a call's limits are checked while it runs.
+LIMITS_CHECK_SECONDS = env_int("LIMITS_CHECK_SECONDS", 5, minimum=1, maximum=60)
+# The upstream ends every session at 60 minutes; we end it first, with that reason.
+REALTIME_MAX_SESSION_SECONDS = env_int("REALTIME_MAX_SESSION_SECONDS", 3600, minimum=60)
+# USD per million tokens, per model (docs/realtime-protocol §7). Cached tokens are part of the
+# input tokens and billed at `cached_in`. A JSON object in REALTIME_PRICES replaces the table.
+REALTIME_PRICES = json.loads(env_str("REALTIME_PRICES") or "null") or {
+    "gpt-realtime-2": {
+        "text_in": 4,
+        "text_out": 24,
+        "audio_in": 32,
+        "audio_out": 64,
+        "cached_in": 0.4,
+    },
+    "gpt-realtime-2.1": {
+        "text_in": 4,
+        "text_out": 24,
+        "audio_in": 32,
+        "audio_out": 64,
+        "cached_in": 0.4,
+    },
+    "gpt-realtime-2.1-mini": {"text_in": 0.6, "text_out": 2.4, "audio_in": 10, "audio_out": 20},
+    "gpt-realtime-1.5": {"text_in": 4, "text_out": 16, "audio_in": 32, "audio_out": 64},
+}

@@ -190,6 +190,11 @@ socket.addEventListener("call.ended", ({ detail }) => {
   finishCall(byStaff ? "A staff member ended the call" : "Call ended", "ended");
 });
 
+// A limit (length, idle, budget) ends the call soon: say so while there is time to wrap up.
+socket.addEventListener("call.warning", ({ detail }) => {
+  showError(`${detail.message} The call ends in ${detail.seconds_left} s.`);
+});
+
 socket.addEventListener("error", ({ detail }) => {
   showError(detail.message);
   if (detail.fatal) {

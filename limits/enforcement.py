@@ -1,0 +1,124 @@
+"""Limits applied to live calls: admission before a call, and a small guard task per held call.
+
+The signaling consumer calls `admit` before it opens a conversation (so a direct-mode key is
+minted only within budget), `guard` when it holds a call and `release` when its socket goes.
+The guard warns the browser (`call.warning`) once per limit shortly before it, then hangs up
+upstream and ends the conversation with the limit as its reason (signaling.calls.end_call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from conversations.models import Conversation
+from limits import rules, selectors
+from signaling import calls, messages
+from signaling.messages import ProtocolError
+
+logger = logging.getLogger(__name__)
+
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+_guards: dict[str, asyncio.Task[None]] = {}
+
+
+@database_sync_to_async
+def _refusal(user: Any, mode: str) -> str | None:
+    today, month = selectors.period_usage(user, timezone.now())
+    # A text chat is not a call: only the budgets apply to it.
+    running = selectors.active_calls(user) if mode != "text" else 0
+    limits = selectors.effective_limits(user)
+    return rules.refusal(limits, day=today, month=month, active_calls=running)
+
+
+async def admit(*, user: Any, mode: str) -> None:
+    """Raise ProtocolError (`budget_exceeded`, `too_many_calls`) when the user may not call now."""
+    code = await _refusal(user, mode)
+    if code is not None:
+        raise ProtocolError(code, rules.MESSAGES[code])
+
+
+@database_sync_to_async
+def _nearest_end(conversation_id: int, user: Any) -> tuple[str, float]:
+    now = timezone.now()
+    conversation = Conversation.objects.get(pk=conversation_id)
+    today, month = selectors.period_usage(user, now)
+    snapshot = rules.CallSnapshot(
+        elapsed=(now - conversation.started_at).total_seconds(),
+        quiet=(now - selectors.last_activity(conversation)).total_seconds(),
+        call_cost_usd=selectors.conversation_cost(conversation),
+        day=today,
+        month=month,
+    )
+    limits = selectors.effective_limits(user)
+    return rules.nearest_end(
+        limits, snapshot, upstream_max_seconds=settings.REALTIME_MAX_SESSION_SECONDS
+    )
+
+
+def _delay(left: float) -> float:
+    """Sleep until the next check, the warning point or the end, whichever comes first."""
+    warning = settings.LIMITS_WARNING_SECONDS
+    until_next = left - warning if left > warning else left
+    return max(min(settings.LIMITS_CHECK_SECONDS, until_next), 0.05)
+
+
+async def _end(state: calls.CallState, reason: str, send_json: SendJson) -> None:
+    logger.info("call ended by a limit", extra={"conversation_id": state.conversation_id})
+    await calls.end_call(state, reason)
+    await send_json(messages.call_ended(conversation_id=state.conversation_id, reason=reason))
+
+
+async def _check(state: calls.CallState, user: Any, send_json: SendJson, warned: set[str]) -> float:
+    """One look at the call's limits; returns how long to sleep before the next."""
+    reason, left = await _nearest_end(state.conversation_id, user)
+    if state.ended:
+        return 0.0
+    if left <= 0:
+        await _end(state, reason, send_json)
+    elif left <= settings.LIMITS_WARNING_SECONDS and reason not in warned:
+        warned.add(reason)
+        await send_json(
+            messages.call_warning(
+                reason=reason, message=rules.MESSAGES[reason], seconds_left=round(left)
+            )
+        )
+    return _delay(left)
+
+
+async def _watch(state: calls.CallState, user: Any, send_json: SendJson) -> None:
+    warned: set[str] = set()
+    delay = min(settings.LIMITS_CHECK_SECONDS, 1.0)
+    while not state.ended:
+        await asyncio.sleep(delay)
+        if state.ended:
+            return
+        try:
+            delay = await _check(state, user, send_json, warned)
+        except Exception:
+            # Tried again at the next check: a database hiccup must not lift the limits.
+            logger.exception("limit check failed", extra={"conversation_id": state.conversation_id})
+            delay = settings.LIMITS_CHECK_SECONDS
+
+
+def guard(holder: str, state: calls.CallState, *, user: Any, send_json: SendJson) -> None:
+    """Run the limits of `state` for the socket `holder` (its channel name) until it ends."""
+    release(holder)
+    task = asyncio.get_running_loop().create_task(_watch(state, user, send_json))
+    _guards[holder] = task
+    task.add_done_callback(
+        lambda done: _guards.pop(holder, None) if _guards.get(holder) is done else None
+    )
+
+
+def release(holder: str) -> None:
+    """The socket is gone: its guard stops (a resuming socket starts its own)."""
+    task = _guards.pop(holder, None)
+    if task is not None:
+        task.cancel()

@@ -1,0 +1,3 @@
+"""The signaling suite's fixtures: a stub upstream and signed-in socket cookies."""
+
+from tests.signaling.conftest import owner_cookie, stranger_cookie, stub  # noqa: F401
