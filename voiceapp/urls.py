@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("conversations/", include("conversations.urls")),
     path("live/", include("live.urls")),
+    path("usage/", include("limits.urls")),
     path("", include("signaling.urls")),
 ]
 

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from limits import views
+
+urlpatterns = [path("", views.usage, name="usage")]
