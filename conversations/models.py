@@ -144,6 +144,10 @@ class Conversation(models.Model):
     # Set when the browser's relayed record disagrees with the upstream's own (sideband) record.
     flagged = models.BooleanField(default=False)
     flag_reason = models.CharField(max_length=200, blank=True)
+    # The earlier conversation this one continues (its turns were given to the upstream first).
+    continued_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
 
     objects = ConversationQuerySet.as_manager()
 
