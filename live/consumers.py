@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from live import access, broadcast, ending, messages, restart, selectors
+from live import access, broadcast, ending, messages, selectors
 from live.messages import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=code)
             return
-        restart.track(self)
         await self.channel_layer.group_add(broadcast.CALLS_GROUP, self.channel_name)
         # Groups first, then the read: a change in between arrives twice, never not at all.
         for conversation_id in await database_sync_to_async(selectors.open_call_ids)():

@@ -14,8 +14,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from limits import enforcement
-from live import restart
-from signaling import calls, messages, presence, relay
+from signaling import calls, continuation, messages, presence, relay
 from signaling.chat import ChatSession
 from signaling.messages import ProtocolError
 from signaling.ratelimit import TokenBucket
@@ -34,7 +33,6 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         if not self.scope["user"].is_authenticated:
             await self.close(code=messages.CLOSE_UNAUTHENTICATED)
             return
-        restart.track(self)  # closed with 1012 when this process shuts down (a deploy)
         direct = settings.REALTIME_DIRECT_MODE_ENABLED
         await self.send_json(messages.hello(direct_enabled=direct, calls_url=calls.calls_url()))
 
@@ -134,13 +132,15 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def _start_voice(self, message: messages.CallStart) -> None:
         if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
             raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
-        call = await calls.start_call(
-            owner=self.scope["user"], mode=message.mode, voice=message.voice
-        )
+        owner = self.scope["user"]
+        earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
+        call = await calls.start_call(owner=owner, mode=message.mode, voice=message.voice)
+        await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
         await self._hold(call)
+        seed = earlier.seed if earlier else None
         await self.send_json(
             messages.call_started(
-                conversation_id=call.conversation_id, mode=call.mode, voice=call.voice
+                conversation_id=call.conversation_id, mode=call.mode, voice=call.voice, seed=seed
             )
         )
         if call.key is not None:

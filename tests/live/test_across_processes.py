@@ -7,12 +7,14 @@ an aiortc caller plus a WebSocket client that relays as the Talk page does.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from live.restart import SERVICE_RESTART
 from tests.engine.client import Caller
 from tests.engine.conftest import spoken
 from tests.live import processes
@@ -135,3 +137,32 @@ async def test_a_redis_restart_mid_call_loses_nothing_and_the_live_page_recovers
     assert stored[1][1]
     assert shown == {"user": stored[0][1], "assistant": stored[1][1]}
     assert ended["end_reason"] == "hangup"
+
+
+async def test_a_deploy_closes_sockets_with_1012_and_the_call_resumes_on_another_process(
+    team: Team,
+):
+    leaving = processes.start_daphne(team.env)
+    try:
+        async with watching(team, leaving) as live, talking(team, leaving) as (tab, caller):
+            stopped = asyncio.get_running_loop().run_in_executor(None, leaving.stop)
+            await until(lambda: tab.close_codes and live.close_codes)
+            # The load balancer would now send the tab elsewhere: process B.
+            tab.url, tab.origin = f"{team.b.ws}/ws/signaling/", team.b.origin
+            resumed = await tab.expect("call.resumed")
+            caller.microphone.say(spoken(SENTENCE))
+            await caller.wait_for("response.done", within=30)
+            acked = await until(lambda: not tab.pending)
+            await tab.send({"type": "call.end"})
+            await tab.expect("call.ended")
+        exit_code = await stopped
+    finally:
+        leaving.stop(signal.SIGKILL)
+
+    assert tab.close_codes[0] == live.close_codes[0] == SERVICE_RESTART
+    assert exit_code == 0
+    assert resumed["status"] == "active"
+    assert acked
+    stored = processes.turn_rows(team.database_url, resumed["conversation_id"])
+    assert [role for role, _ in stored] == ["user", "assistant"]
+    assert RELIABLE_WORD in stored[0][1].lower()
