@@ -73,6 +73,7 @@ class ProtocolError(Exception):
 class CallStart:
     mode: CallMode
     voice: str | None
+    continue_from: int | None = None  # an earlier conversation of the user's to continue
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,10 @@ def _parse_call_start(message: dict[str, Any]) -> CallStart:
     voice = _field(message, "voice", str, required=False)
     if voice is not None and voice not in settings.REALTIME_VOICES:
         raise ProtocolError("invalid_field", "`voice` is not one of the offered voices.")
-    return CallStart(mode, voice)
+    continue_from = _field(message, "continue_from", int, required=False)
+    if continue_from is not None and (continue_from <= 0 or mode == "text"):
+        raise ProtocolError("invalid_field", "`continue_from` is a conversation id, for voice.")
+    return CallStart(mode, voice, continue_from)
 
 
 def _parse_call_offer(message: dict[str, Any]) -> CallOffer:
@@ -243,13 +247,17 @@ def hello(*, direct_enabled: bool, calls_url: str) -> dict[str, Any]:
     }
 
 
-def call_started(*, conversation_id: int, mode: str, voice: str) -> dict[str, Any]:
-    return {
+def call_started(
+    *, conversation_id: int, mode: str, voice: str, seed: list[dict] | None = None
+) -> dict[str, Any]:
+    """`seed`: when continuing, the events the page sends on the data channel once it opens."""
+    started = {
         "type": "call.started",
         "conversation_id": conversation_id,
         "mode": mode,
         "voice": voice,
     }
+    return started | {"seed": seed} if seed else started
 
 
 def call_answer(*, sdp: str) -> dict[str, Any]:

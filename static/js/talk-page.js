@@ -73,7 +73,16 @@ async function start() {
   stopMeter = watchLevel(microphone, (level) => (ui.meter.value = level));
   setCallControls(true);
   transcript.clear();
-  socket.send({ type: "call.start", mode: ui.mode.value, voice: ui.voice.value });
+  socket.send({ type: "call.start", mode: ui.mode.value, voice: ui.voice.value, ...continuing() });
+}
+
+// "Continue" on a past conversation opens this page with ?continue=<id>; used by one call only.
+function continuing() {
+  const url = new URL(location.href);
+  const id = Number(url.searchParams.get("continue"));
+  url.searchParams.delete("continue");
+  history.replaceState(null, "", url);
+  return id > 0 ? { continue_from: id } : {};
 }
 
 function onPeerState(state) {
@@ -148,6 +157,9 @@ socket.addEventListener("hello", () => {
 
 socket.addEventListener("call.started", async ({ detail }) => {
   socket.adopt(detail.conversation_id);
+  // The earlier turns, built by the server, go to the upstream before anyone speaks.
+  const seed = detail.seed ?? [];
+  if (seed.length) call.addEventListener("open", () => seed.forEach((e) => call.sendEvent(e)));
   if (detail.mode !== "brokered") return; // direct mode waits for call.key
   socket.send({ type: "call.offer", sdp: await call.createOffer() });
 });
