@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 from live.restart import SERVICE_RESTART
+from live.sweeper import STALE
 from tests.engine.client import Caller
 from tests.engine.conftest import spoken
 from tests.live import processes
@@ -166,3 +168,32 @@ async def test_a_deploy_closes_sockets_with_1012_and_the_call_resumes_on_another
     stored = processes.turn_rows(team.database_url, resumed["conversation_id"])
     assert [role for role, _ in stored] == ["user", "assistant"]
     assert RELIABLE_WORD in stored[0][1].lower()
+
+
+def engine_calls(team: Team) -> int:
+    stats = httpx.get(
+        f"{team.engine.base_url}/realtime/engine_stats", headers=team.engine.server_auth()
+    )
+    return stats.json()["calls"]
+
+
+async def test_the_calls_of_a_killed_process_are_swept_and_hung_up(team: Team):
+    doomed = processes.start_daphne(team.env)
+    async with talking(team, doomed) as (tab, _caller):
+        conversation_id = tab.conversation_id
+        calls_before = engine_calls(team)
+        doomed.stop(signal.SIGKILL)  # no disconnect(), no watcher: the call stays "active"
+        # As if the dead process had held it longer than LIVE_STALE_CALL_SECONDS.
+        processes.execute(
+            team.database_url,
+            "UPDATE conversations_conversation SET started_at = now() - interval '10 minutes'"
+            " WHERE id = %s",
+            conversation_id,
+        )
+        status_before = processes.conversation_row(team.database_url, conversation_id)
+        output = await asyncio.to_thread(processes.manage, team.env, "sweep_calls", "--once")
+
+    assert status_before == ("active", "")
+    assert f"ended 1 stale call(s): [{conversation_id}]" in output
+    assert processes.conversation_row(team.database_url, conversation_id) == ("ended", STALE)
+    assert (calls_before, engine_calls(team)) == (1, 0)
