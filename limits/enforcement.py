@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -44,14 +45,15 @@ async def admit(*, user: Any, mode: str) -> None:
         raise ProtocolError(code, rules.MESSAGES[code])
 
 
-@database_sync_to_async
-def _nearest_end(conversation_id: int, user: Any) -> tuple[str, float]:
-    now = timezone.now()
-    conversation = Conversation.objects.get(pk=conversation_id)
+def _nearest_end_of(
+    conversation: Conversation, user: Any, now: datetime, *, idle: bool = True
+) -> tuple[str, float]:
     today, month = selectors.period_usage(user, now)
+    # Without `idle` the call counts as just heard, so the idle timeout is never the one reached.
+    quiet = (now - selectors.last_activity(conversation)).total_seconds() if idle else 0.0
     snapshot = rules.CallSnapshot(
         elapsed=(now - conversation.started_at).total_seconds(),
-        quiet=(now - selectors.last_activity(conversation)).total_seconds(),
+        quiet=quiet,
         call_cost_usd=selectors.conversation_cost(conversation),
         day=today,
         month=month,
@@ -60,6 +62,12 @@ def _nearest_end(conversation_id: int, user: Any) -> tuple[str, float]:
     return rules.nearest_end(
         limits, snapshot, upstream_max_seconds=settings.REALTIME_MAX_SESSION_SECONDS
     )
+
+
+@database_sync_to_async
+def _nearest_end(conversation_id: int, user: Any) -> tuple[str, float]:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return _nearest_end_of(conversation, user, timezone.now())
 
 
 def _delay(left: float) -> float:
@@ -89,6 +97,8 @@ async def _check(state: calls.CallState, user: Any, send_json: SendJson, warned:
                 reason=reason, message=rules.MESSAGES[reason], seconds_left=round(left)
             )
         )
+    elif left > settings.LIMITS_WARNING_SECONDS:
+        warned.discard(reason)  # moved away again (speech resets the idle timer): warn anew
     return _delay(left)
 
 
@@ -122,3 +132,12 @@ def release(holder: str) -> None:
     task = _guards.pop(holder, None)
     if task is not None:
         task.cancel()
+
+
+@database_sync_to_async
+def overdue(conversation_id: int) -> str | None:
+    """The limit a call is past, for the sideband watcher of a brokered call (whose tab may be
+    gone). Idle is left to the watcher's own quiet timer: its activity is the upstream's events."""
+    conversation = Conversation.objects.select_related("owner").get(pk=conversation_id)
+    reason, left = _nearest_end_of(conversation, conversation.owner, timezone.now(), idle=False)
+    return reason if left <= 0 else None

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import services
+from limits import enforcement
 from sideband import leases, timers
 from sideband.leases import Claim
 from sideband.socket import CallGone, SidebandSocket
@@ -154,7 +155,7 @@ class CallWatch:
         # Asked only when quiet: the roll call costs a round trip, or its timeout.
         if quiet and not await presence.is_held(self.claim.conversation_id):
             return timers.IDLE
-        return None
+        return await enforcement.overdue(self.claim.conversation_id)  # the owner's own limits
 
     async def _hang_up(self, reason: str) -> None:
         # Ended first, so that the reason is ours even if the socket closes before we record it.

@@ -150,3 +150,18 @@ async def test_a_call_within_its_limits_runs_without_warnings(
     assert await client.nothing_more()
     await end(client)
     assert (await conversation(pk)).end_reason == "hangup"
+
+
+async def test_a_call_without_speech_is_warned_then_ended_as_idle(
+    stub, owner_cookie, owner, settings, quick_limits
+):
+    settings.LIMITS_IDLE_TIMEOUT_SECONDS = 3
+    client, pk = await start_brokered(stub, owner_cookie)
+
+    warning = await client.expect("call.warning")
+    ended = await client.expect("call.ended")
+
+    assert warning["reason"] == ended["reason"] == "idle_timeout"
+    assert hangups(stub) == [HANGUP_PATH]
+    assert (await conversation(pk)).end_reason == "idle_timeout"
+    await client.close()
