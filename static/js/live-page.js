@@ -46,15 +46,26 @@ function render(call) {
       event.target.disabled = true;
       send({ type: "call.end", conversation_id: call.conversation_id });
     });
-    entry = { element, transcript: new TranscriptView(element.querySelector(".transcript")) };
+    const transcript = new TranscriptView(element.querySelector(".transcript"));
+    entry = { element, transcript, owner: call.owner };
     shown.set(call.conversation_id, entry);
     ui.calls.append(element);
   }
   const title = entry.element.querySelector(".live-call-title");
   title.textContent = `${call.owner} · call ${call.conversation_id}`;
+  const end = entry.element.querySelector(".live-call-end");
+  end.setAttribute("aria-label", `End ${call.owner}'s call ${call.conversation_id}`);
   entry.element.querySelector(".live-call-meta").textContent = describe(call);
   entry.element.dataset.status = call.status;
-  entry.transcript.applyTurns(call.turns ?? []);
+  showTurns(entry, call.turns ?? []);
+}
+
+// The transcript view labels the user's turns "You"; here they are someone else's words.
+function showTurns(entry, turns) {
+  entry.transcript.applyTurns(turns);
+  for (const who of entry.element.querySelectorAll(".turn-user .turn-who")) {
+    who.textContent = `${entry.owner}: `;
+  }
 }
 
 function remove(conversationId) {
@@ -75,7 +86,10 @@ const handlers = {
     if (OPEN_STATUSES.has(call.status)) render(call);
     else remove(call.conversation_id);
   },
-  "live.turns": ({ conversation_id: id, turns }) => shown.get(id)?.transcript.applyTurns(turns),
+  "live.turns": ({ conversation_id: id, turns }) => {
+    const entry = shown.get(id);
+    if (entry) showTurns(entry, turns);
+  },
   error: ({ message }) => showError(message),
 };
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from tests.engine.conftest import Engine, running_engine
+from tests.engine.conftest import running_engine
 from tests.environment import require
 from tests.live import processes
-from tests.live.processes import Daphne, RedisServer
+from tests.live.processes import RedisServer, Team
 from tests.signaling.client import session_cookie
 from tests.signaling.conftest import owner_cookie, stranger_cookie, stub  # noqa: F401
 
@@ -20,18 +19,6 @@ from tests.signaling.conftest import owner_cookie, stranger_cookie, stub  # noqa
 @pytest.fixture
 def staff_cookie(staff_client) -> str:
     return session_cookie(staff_client)
-
-
-@dataclass
-class Team:
-    engine: Engine
-    redis: RedisServer
-    database_url: str
-    env: dict[str, str]
-    a: Daphne
-    b: Daphne
-    caller_cookie: str
-    watcher_cookie: str
 
 
 @pytest.fixture(scope="module")

@@ -152,6 +152,18 @@ class Daphne:
         return stop(self.process, sig)
 
 
+@dataclass
+class Team:
+    engine: Engine
+    redis: RedisServer
+    database_url: str
+    env: dict[str, str]
+    a: Daphne
+    b: Daphne
+    caller_cookie: str
+    watcher_cookie: str
+
+
 def start_daphne(env: dict[str, str]) -> Daphne:
     port = free_port()
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,61 +15,19 @@ import pytest
 
 from live.restart import SERVICE_RESTART
 from live.sweeper import STALE
-from tests.engine.client import Caller
 from tests.engine.conftest import spoken
 from tests.live import processes
-from tests.live.conftest import Team
-from tests.live.sockets import LivePage, TalkTab
+from tests.live.processes import Team
+from tests.live.scenes import (
+    RELIABLE_WORD,
+    SENTENCE,
+    status_shown,
+    talking,
+    until,
+    watching,
+)
 
 pytestmark = pytest.mark.asyncio
-
-SENTENCE = "The weather is nice and sunny in London."
-RELIABLE_WORD = "sunny"  # PocketSphinx always gets it (tests/engine/test_spoken_turn.py)
-
-
-@asynccontextmanager
-async def talking(team: Team, daphne: processes.Daphne) -> AsyncIterator[tuple[TalkTab, Caller]]:
-    """A signed-in user's tab with a brokered call; its events relayed as the page does."""
-    caller, tab = Caller(), TalkTab(daphne.origin, daphne.ws, team.caller_cookie)
-    tab.start()
-    await tab.expect("hello")
-    await tab.start_call(caller)
-    relaying = asyncio.get_running_loop().create_task(tab.relay_from(caller))
-    try:
-        yield tab, caller
-    finally:
-        relaying.cancel()
-        await tab.stop()
-        await caller.close()
-
-
-@asynccontextmanager
-async def watching(team: Team, daphne: processes.Daphne) -> AsyncIterator[LivePage]:
-    page = LivePage(daphne.origin, daphne.ws, team.watcher_cookie)
-    page.start()
-    await page.expect("live.snapshot")
-    try:
-        yield page
-    finally:
-        await page.stop()
-
-
-async def status_shown(page: LivePage, conversation_id: int, status: str) -> dict[str, Any]:
-    while True:
-        message = await page.expect("live.call")
-        if message["call"]["conversation_id"] == conversation_id == 0 or (
-            message["call"]["conversation_id"] == conversation_id
-            and message["call"]["status"] == status
-        ):
-            return message["call"]
-
-
-async def until(predicate, within: float = 30) -> bool:  # type: ignore[no-untyped-def]
-    for _ in range(int(within * 10)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return predicate()
 
 
 async def test_a_call_on_process_a_is_watched_and_ended_from_process_b(team: Team):
