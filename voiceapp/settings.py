@@ -109,7 +109,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s timeout by default, the same 5 s channels_redis
+                # blocks waiting for a message: every idle socket then failed with "Timeout
+                # reading" and Daphne closed it (1011). A longer read timeout lets the wait end.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1000,
+                "expiry": 60,
+            },
         }
     }
 else:
