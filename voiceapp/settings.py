@@ -88,6 +88,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets pages read while a call's transcript is written, and the sideband watcher (its own
+    # process) write beside Daphne; IMMEDIATE takes the write lock at BEGIN, so a writer waits
+    # for it (up to the timeout) instead of failing mid-transaction with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     # A dead or unroutable server fails in seconds, so /readyz and requests do not hang on it.
