@@ -3,7 +3,8 @@
 The machine comes first, then each script's tables. `--quick` runs each at tiny sizes (what the
 smoke test does) to check that everything still works, not to measure.
 Each script also runs alone: `python -m bench.broker`, `python -m bench.ingestion`,
-`python -m bench.capacity`.
+`python -m bench.capacity`, `python -m bench.engine_latency`, `python -m bench.history_at_scale`
+(PostgreSQL; the heaviest: it seeds 1,000,000 turns).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ SCRIPTS: dict[str, list[str]] = {
     ],
     "ingestion": ["--sockets", "3", "--events", "20", "--max-events", "40", "--rate", "100"],
     "capacity": ["--levels", "20", "50", "--users", "5"],
+    "engine_latency": ["--levels", "1", "--rounds", "1"],
+    "history_at_scale": ["--conversations", "200", "--turns-per", "5", "--users", "5"],
 }
 
 
