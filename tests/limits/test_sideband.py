@@ -16,17 +16,12 @@ from tests.sideband.conftest import (  # noqa: F401
     brokered_call,
     eventually,
     standalone_engine,
-    sync,
     upstream_is_engine,
     watchers,
 )
+from tests.sideband.test_watching_calls import finished, record_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
-
-
-@sync
-def ended(conversation_id: int) -> Conversation:
-    return Conversation.objects.get(pk=conversation_id)
 
 
 async def test_a_watched_call_past_the_owners_daily_minutes_is_hung_up(
@@ -40,9 +35,10 @@ async def test_a_watched_call_past_the_owners_daily_minutes_is_hung_up(
     await earlier_call(owner, seconds=57)
     watchers.start("a")
 
-    conversation = await eventually(
-        lambda: ended(brokered_call.conversation_id), lambda c: c.ended_at is not None, 60
-    )
+    # The lease is finished after the upstream hang-up, the conversation's end before it.
+    record = await eventually(lambda: record_of(brokered_call.conversation_id), finished, 60)
 
+    conversation: Conversation = record["conversation"]
+    assert record["lease"].finish_reason == "daily_minutes"
     assert (conversation.status, conversation.end_reason) == ("ended", "daily_minutes")
     assert await hang_up(upstream_is_engine, brokered_call.state.call_id) == 404  # hung up already
