@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
-from urllib.parse import urlencode
 
-import websockets
 from django.conf import settings
-from websockets.asyncio.client import connect
 
-from upstream.errors import UpstreamError, for_status
-from upstream.realtime import auth_headers
-from upstream.realtime_socket import MAX_EVENT_BYTES, RealtimeSocket
-
-logger = logging.getLogger(__name__)
+from upstream.errors import UpstreamError
+from upstream.realtime_socket import RealtimeSocket
 
 # Close codes that mean the call is over upstream (normal end, session over, a refusal); any
 # other close (1006 no close frame, 1011, 1012…) is a lost connection worth re-attaching.
@@ -34,19 +27,18 @@ class CallGone(Exception):
     """The upstream does not know the call (any more): it has ended."""
 
 
-def sideband_url(call_id: str) -> str:
-    scheme, rest = settings.OPENAI_BASE_URL.split("://", 1)
-    ws_scheme = "wss" if scheme == "https" else "ws"
-    return f"{ws_scheme}://{rest}/realtime?{urlencode({'call_id': call_id})}"
-
-
 class SidebandSocket(RealtimeSocket):
     """A `RealtimeSocket` on a call, which also says how its connection ended."""
 
     @classmethod
     async def attach(cls, call_id: str) -> tuple[SidebandSocket, list[dict[str, Any]]]:
         """Attach; return the socket and the events received up to `session.updated`."""
-        socket = cls(await _connect(call_id))
+        try:
+            socket = await cls.open_sideband(call_id)
+        except UpstreamError as exc:
+            if exc.status == 404:
+                raise CallGone("404") from exc
+            raise
         try:
             # A refused attach may be closing already: reading, not sending, says why.
             with contextlib.suppress(UpstreamError):
@@ -73,30 +65,9 @@ class SidebandSocket(RealtimeSocket):
         raise UpstreamError("upstream_closed", "The call's sideband closed while attaching.")
 
     @property
-    def close_code(self) -> int | None:
-        return self._connection.close_code
-
-    @property
     def ended_upstream(self) -> bool:
         code = self.close_code
         return code in _ENDED_CODES or (code is not None and code in _REFUSAL_CODES)
-
-
-async def _connect(call_id: str) -> Any:
-    try:
-        return await connect(
-            sideband_url(call_id),
-            additional_headers=auth_headers(settings.REALTIME_API_KEY),
-            open_timeout=settings.REALTIME_HTTP_TIMEOUT,
-            max_size=MAX_EVENT_BYTES,
-        )
-    except websockets.InvalidStatus as exc:
-        if exc.response.status_code == 404:
-            raise CallGone("404") from exc
-        raise for_status(exc.response.status_code) from exc
-    except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-        logger.warning("sideband connect failed", extra={"error": repr(exc)})
-        raise UpstreamError("upstream_unreachable", "The voice service cannot be reached.") from exc
 
 
 def _error_code(event: dict[str, Any]) -> str:
