@@ -40,9 +40,13 @@ async def turns_changed(conversation_id: int, turns: list[dict[str, Any]]) -> No
 
 
 async def publish(group: str, event: dict[str, Any]) -> None:
-    try:
-        async with asyncio.timeout(_SEND_TIMEOUT):
-            await get_channel_layer().group_send(group, event)
-    except Exception:
-        # Never fail the caller (an unacked batch would be resent forever): log and go on.
-        logger.warning("live update not published", exc_info=True, extra={"group": group})
+    # Twice: after a Redis restart each pooled connection fails its first command, then works.
+    for attempt in (1, 2):
+        try:
+            async with asyncio.timeout(_SEND_TIMEOUT):
+                await get_channel_layer().group_send(group, event)
+            return
+        except Exception:
+            # Never fail the caller (an unacked batch would be resent forever): log and go on.
+            level = logging.WARNING if attempt == 2 else logging.INFO
+            logger.log(level, "live update not published", exc_info=True, extra={"group": group})
