@@ -23,6 +23,10 @@ from upstream.errors import UpstreamError
 logger = logging.getLogger(__name__)
 
 
+class ChannelLayerDown(Exception):
+    """The channel layer did not answer (e.g. Redis restarting)."""
+
+
 class SignalingConsumer(AsyncJsonWebsocketConsumer):
     call: calls.CallState | None = None
     chat: ChatSession | None = None
@@ -44,6 +48,11 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
             await getattr(self, _HANDLERS[type(message)])(message)
         except ProtocolError as exc:
             await self.send_json(messages.error(code=exc.code, message=exc.message))
+        except ChannelLayerDown:
+            # Holding a call nobody else can find (presence, staff) would lose it: let the page
+            # reconnect later and resume, rather than answer on a socket that cannot hold it.
+            logger.warning("channel layer unreachable", exc_info=True)
+            await self.close(code=messages.CLOSE_TRY_AGAIN)
         except UpstreamError as exc:
             await self.send_json(messages.error(code=exc.code, message=exc.message, fatal=True))
         except Exception:
@@ -167,13 +176,22 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     # --- State guards ---------------------------------------------------------------------
 
     async def _hold(self, state: calls.CallState) -> None:
+        await self._join(presence.group_name(state.conversation_id))
         self.call = state
         enforcement.guard(
             self.channel_name, state, user=self.scope["user"], send_json=self.send_json
         )
-        await self.channel_layer.group_add(
-            presence.group_name(state.conversation_id), self.channel_name
-        )
+
+    async def _join(self, group: str) -> None:
+        """Join `group`, once more after a failure: the first command on a pooled Redis
+        connection fails after a Redis restart. Still failing, the layer is down."""
+        for attempt in (1, 2):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+                return
+            except Exception as exc:
+                if attempt == 2:
+                    raise ChannelLayerDown from exc
 
     def _require_idle(self) -> None:
         if (self.call is not None and not self.call.ended) or self.chat is not None:

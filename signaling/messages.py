@@ -32,6 +32,9 @@ RESUME_GRACE_SECONDS = 30
 
 # Close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHENTICATED = 4401
+# The channel layer (Redis) could not be reached: the page reconnects with backoff and resumes.
+# (A server may close only with 1000 or 3000-4999, so not 1011.)
+CLOSE_TRY_AGAIN = 4503
 
 # Data-channel events the browser relays: the ones that make the record (docs/signaling.md).
 RELAYED_EVENT_TYPES = frozenset(

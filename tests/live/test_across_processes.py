@@ -63,11 +63,9 @@ def _new_turns(message: dict[str, Any], conversation_id: int, known: set[str]) -
 
 @pytest.mark.xfail(
     reason=(
-        "Known gap, passed 2 of 9 runs: after a Redis restart the first `call.resume` on a"
-        " process may fail (server_error: a stale pooled Redis connection, 'Connection closed"
-        " by server') while the socket stays open, and the Talk page does not send it again,"
-        " so its outbox waits for the next reconnect. Fix belongs in signaling (retry the"
-        " group_add, or close with 1011 so the page reconnects)."
+        "Known gap, passed 3 of 5 runs with the socket closing 4503 when the channel layer is"
+        " down while taking up a call (2 of 9 before): after a Redis restart a process may"
+        " still lose a resumed call's group or relay; not yet traced. Issue 5 stays open."
     ),
     strict=False,
 )
