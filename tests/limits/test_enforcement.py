@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from channels.db import database_sync_to_async
-from django.utils import timezone
 
-from conversations.models import Conversation, ResponseUsage
-from limits import selectors
+from conversations.models import Conversation
+from tests.limits.calls import earlier_call
 from tests.signaling.client import SignalingClient
 from tests.signaling.stub_upstream import Canned
 from tests.signaling.test_brokered_stub import HUNG_UP, SECRET, end, start_brokered
@@ -34,23 +31,6 @@ def conversation(pk: int) -> Conversation:
 @database_sync_to_async
 def conversation_count() -> int:
     return Conversation.objects.count()
-
-
-@database_sync_to_async
-def earlier_call(owner, *, seconds: float, audio_tokens: int = 0) -> None:
-    """A finished call of today (started at midnight, so it is today's whatever the hour)."""
-    start = selectors.period_starts(timezone.now())[0]
-    done = Conversation.objects.create(
-        owner=owner,
-        transport="webrtc",
-        mode="brokered",
-        model="gpt-realtime-2.1",
-        status="ended",
-        started_at=start,
-        ended_at=start + timedelta(seconds=seconds),
-    )
-    usage = {"input_tokens": audio_tokens, "input_token_details": {"audio_tokens": audio_tokens}}
-    ResponseUsage.objects.create(conversation=done, response_id="resp_old", usage=usage)
 
 
 def hangups(stub) -> list[str]:

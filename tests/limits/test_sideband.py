@@ -9,7 +9,7 @@ import pytest
 from conversations.models import Conversation
 from tests.engine.calls import hang_up
 from tests.engine.conftest import Engine
-from tests.limits.test_enforcement import earlier_call
+from tests.limits.calls import earlier_call
 from tests.sideband.conftest import (  # noqa: F401
     BrokeredCall,
     RunningWatchers,

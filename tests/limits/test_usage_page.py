@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from conversations.models import Conversation, ResponseUsage
-from limits import selectors
+from tests.limits.calls import call_today
 
 pytestmark = pytest.mark.django_db
-
-
-def call_today(owner, *, minutes: float, audio_tokens: int) -> Conversation:
-    start = selectors.period_starts(timezone.now())[0]
-    conversation = Conversation.objects.create(
-        owner=owner,
-        transport="webrtc",
-        mode="brokered",
-        model="gpt-realtime-2.1",
-        status="ended",
-        started_at=start,
-        ended_at=start + timedelta(minutes=minutes),
-    )
-    usage = {"input_tokens": audio_tokens, "input_token_details": {"audio_tokens": audio_tokens}}
-    ResponseUsage.objects.create(conversation=conversation, response_id="r1", usage=usage)
-    return conversation
 
 
 def test_the_owner_sees_their_own_totals_per_day_and_budget_left(
@@ -35,8 +15,8 @@ def test_the_owner_sees_their_own_totals_per_day_and_budget_left(
 ):
     settings.LIMITS_DAILY_MINUTES = 60
     settings.LIMITS_MONTHLY_COST_CENTS = 500
-    call_today(owner, minutes=12, audio_tokens=50_000)  # $1.60 at $32 per million
-    call_today(stranger, minutes=45, audio_tokens=900_000)
+    call_today(owner, seconds=720, audio_tokens=50_000)  # $1.60 at $32 per million
+    call_today(stranger, seconds=2700, audio_tokens=900_000)
 
     page = owner_client.get(reverse("usage"))
     html = page.content.decode()
@@ -67,7 +47,7 @@ def test_the_usage_page_needs_a_signed_in_user(client):
 
 
 def test_staff_see_every_users_usage_in_the_admin(owner, stranger, admin_client):
-    call_today(owner, minutes=12, audio_tokens=50_000)
+    call_today(owner, seconds=720, audio_tokens=50_000)
 
     page = admin_client.get(reverse("admin:limits_userusage_changelist"))
     html = page.content.decode()
