@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 DEV_ENV := DEBUG=$${DEBUG:-1}
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Without an OpenAI key the embedded local engine is the upstream: it is served by this very
+# process, so its base URL follows HOST and PORT (unless OPENAI_BASE_URL says otherwise).
+ENGINE_ENV := $(if $(OPENAI_API_KEY),,OPENAI_BASE_URL=$${OPENAI_BASE_URL:-http://$(HOST):$(PORT)/local-realtime/v1})
 
 .PHONY: run test lint bench clean
 
@@ -24,7 +27,7 @@ $(VENV)/.test-installed: requirements.txt requirements-test.txt | $(VENV)/bin/py
 run: $(VENV)/.run-installed
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py ensure_admin --url http://$(HOST):$(PORT)/
-	$(DEV_ENV) $(PY) -m daphne -b $(HOST) -p $(PORT) voiceapp.asgi:application
+	$(DEV_ENV) $(ENGINE_ENV) $(PY) -m daphne -b $(HOST) -p $(PORT) voiceapp.asgi:application
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
