@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import pytest
 
@@ -27,3 +28,11 @@ def require(condition: bool, reason: str) -> None:
 def require_chromium() -> str:
     require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (picked at run time: others may hold the usual
+    ones). Used both to start servers on and as a dead address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocket, sync_playwright
 
 from localrealtime.speech.synthesis import synthesize
-from tests.environment import require_chromium
+from tests.environment import free_port, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -72,12 +71,6 @@ class App:
         )[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _environment(port: int, database: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REALTIME_"))}
     inherited.pop("REDIS_URL", None)
@@ -111,7 +104,7 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    port, database = _free_port(), tmp_path_factory.mktemp("app") / "db.sqlite3"
+    port, database = free_port(), tmp_path_factory.mktemp("app") / "db.sqlite3"
     env = _environment(port, database)
     _manage(env, "migrate", "--noinput", "-v", "0")
     create = (

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import socket
+from tests.environment import free_port
 
-
-def closed_port() -> int:
-    """A local port nothing listens on, picked now so parallel runs do not collide."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# A local port nothing listens on, picked now so parallel runs do not collide.
+closed_port = free_port
 
 
 def redis_layer(url: str) -> dict[str, object]:

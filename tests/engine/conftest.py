@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from openai import AsyncOpenAI
 
 from localrealtime.speech.resampling import convert
 from localrealtime.speech.synthesis import synthesize
+from tests.environment import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_KEY = "sk-local-engine-tests"
@@ -49,12 +49,6 @@ class Engine:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_until_answering(engine: Engine) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -74,7 +68,7 @@ def running_engine(*, embedded: bool = False, **settings: str) -> Iterator[Engin
 
     `embedded=True` serves the whole of Voiceapp under daphne instead, as `make run` does.
     """
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DEBUG": "1",

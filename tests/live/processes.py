@@ -22,17 +22,12 @@ import httpx
 import psycopg
 
 from tests.engine.conftest import Engine
+from tests.environment import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 START_TIMEOUT_SECONDS = 30
 CALLER, WATCHER = "caller", "watcher"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def answers(port: int) -> bool:

@@ -25,9 +25,9 @@ from tests.engine.conftest import (
     ROOT,
     SERVER_KEY,
     Engine,
-    _free_port,
     _wait_until_answering,
 )
+from tests.environment import free_port
 from tests.signaling.client import session_cookie
 from upstream import realtime
 
@@ -42,7 +42,7 @@ def standalone_engine() -> Iterator[Engine]:
     REDIS_URL: a standalone engine is one process and needs no channel layer. (With one, under
     redis-py 8 every consumer's idle channel-layer read times out after 5 s and its socket is
     closed with 1011 — the sideband too; see the sideband report.)"""
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     env |= {
         "DEBUG": "1",
