@@ -1,0 +1,39 @@
+"""Running ORM work from async code (consumers, the sideband watcher): one place that decides
+on which thread it runs.
+
+Channels' `database_sync_to_async` runs everything on asgiref's one thread-sensitive thread, so
+every call set-up, end and stored batch of a process waits in one queue, one query at a time.
+With PostgreSQL and psycopg's pool (voiceapp/settings.py) that is not needed: each unit of work
+takes a pooled connection on a thread of the loop's executor, and conversations commit side by
+side. SQLite keeps the one thread: it has a single writer anyway, and the test database is a
+shared-cache in-memory one that other threads' writes would corrupt or lock.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.db import connections
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@functools.cache
+def parallel() -> bool:
+    """True when ORM work may run on any thread: PostgreSQL with its connection pool. (Fixed for
+    the process's life, so asked once.)"""
+    connection = connections["default"]
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+    return connection.vendor == "postgresql" and pooled
+
+
+async def run(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Await `func(*args, **kwargs)`, one unit of ORM work (usually one transaction), off the
+    event loop: on the executor's threads with PostgreSQL's pool, on the one
+    thread-sensitive thread otherwise. Old connections are closed around it as Channels does."""
+    work = database_sync_to_async(func, thread_sensitive=not parallel())
+    return await work(*args, **kwargs)

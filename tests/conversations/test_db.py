@@ -1,0 +1,58 @@
+"""conversations.db: ORM work from async code, on the thread the database allows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from conversations import db
+from conversations.models import Conversation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _create_and_report(owner: Any) -> tuple[int, int]:
+    conversation = Conversation.objects.create(owner=owner, transport="webrtc", mode="brokered")
+    return conversation.pk, threading.get_ident()
+
+
+def test_parallel_only_on_pooled_postgresql() -> None:
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+    assert db.parallel() == (connection.vendor == "postgresql" and pooled)
+
+
+@pytest.mark.asyncio
+async def test_run_does_the_work_and_returns_its_result(owner: Any) -> None:
+    pk, _ = await db.run(_create_and_report, owner)
+    assert [c.pk async for c in Conversation.objects.all()] == [pk]
+
+
+@pytest.mark.asyncio
+async def test_run_keeps_sqlite_work_on_one_thread(owner: Any) -> None:
+    if db.parallel():
+        pytest.skip("PostgreSQL with its pool: see the test below")
+    threads = {(await db.run(_create_and_report, owner))[1] for _ in range(3)}
+    assert len(threads) == 1
+    assert threading.get_ident() not in threads
+    assert await Conversation.objects.acount() == 3
+
+
+@pytest.mark.asyncio
+async def test_run_lets_postgresql_work_overlap(owner: Any) -> None:
+    if not db.parallel():
+        pytest.skip("SQLite (or no pool): one thread, see the test above")
+    # Three units that each wait for the other two: they only all pass if they run side by side.
+    meeting = threading.Barrier(3, timeout=30)
+
+    def meet(owner: Any) -> tuple[int, int]:
+        created = _create_and_report(owner)
+        meeting.wait()
+        return created
+
+    results = await asyncio.gather(*(db.run(meet, owner) for _ in range(3)))
+    assert len({thread for _, thread in results}) == 3
+    assert await Conversation.objects.acount() == 3
