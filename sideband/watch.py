@@ -2,7 +2,8 @@
 
 The network work is here; what it means is decided elsewhere — the record by
 `conversations.services.record_events` (the pure transcript core inside), the lease by
-`sideband.leases`, the timers by `sideband.timers`.
+`sideband.leases`, the timers by `sideband.timers`. What the watcher stores and ends is published
+to the staff Live page (`live.broadcast`) after each commit, as the browser's relay does.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from django.utils import timezone
 
 from conversations import services
 from limits import enforcement
+from live import broadcast
 from sideband import leases, timers
 from sideband.leases import Claim
 from sideband.socket import CallGone, SidebandSocket
 from signaling import presence
+from signaling.turns import turns_payload
 from upstream import realtime
 from upstream.errors import UpstreamError
 
@@ -46,8 +49,16 @@ def _recordable(event: Mapping[str, Any] | None) -> bool:
 
 
 @database_sync_to_async
-def _record(conversation_id: int, events: list[dict[str, Any]]) -> None:
-    services.record_events(conversation_id=conversation_id, events=events, source="sideband")
+def _store(conversation_id: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    result = services.record_events(
+        conversation_id=conversation_id, events=events, source="sideband"
+    )
+    return turns_payload(result.turns)
+
+
+async def _record(conversation_id: int, events: list[dict[str, Any]]) -> None:
+    """Store a batch, then show the turns it changed on the Live page (after the commit)."""
+    await broadcast.turns_changed(conversation_id, await _store(conversation_id, events))
 
 
 @database_sync_to_async
@@ -57,16 +68,23 @@ def _free(holder: str, conversation_id: int) -> None:
 
 @database_sync_to_async
 @transaction.atomic
-def _finish(holder: str, claim: Claim, reason: str) -> None:
+def _settle_record(holder: str, claim: Claim, reason: str) -> bool:
     """Release the lease for good and end the conversation (an earlier end keeps its reason).
-    Watched from its first item to its end, the call's browser-only turns are flagged."""
+    Watched from its first item to its end, the call's browser-only turns are flagged.
+    False when another watcher took the call over: the ending is then its to record."""
     if not leases.finish(
         holder=holder, conversation_id=claim.conversation_id, reason=reason, now=timezone.now()
     ):
-        return  # another watcher took the call over: the ending is its to record
+        return False
     services.end_conversation(conversation_id=claim.conversation_id, reason=reason)
     if claim.unbroken:
         services.flag_unconfirmed_turns(conversation_id=claim.conversation_id)
+    return True
+
+
+async def _finish(holder: str, claim: Claim, reason: str) -> None:
+    if await _settle_record(holder, claim, reason):
+        await broadcast.call_changed(claim.conversation_id)
 
 
 class CallWatch:
@@ -163,6 +181,7 @@ class CallWatch:
         await database_sync_to_async(services.end_conversation)(
             conversation_id=self.claim.conversation_id, reason=reason
         )
+        await broadcast.call_changed(self.claim.conversation_id)
         await self._hang_up_upstream()
         logger.info("sideband hung up", extra=self._log(reason=reason))
         self.stop(ending=reason)
