@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -40,6 +42,7 @@ _TURN_FIELDS = (
 )
 _FIRST_WORDS_LENGTH = Conversation._meta.get_field("first_words").max_length or 200
 _FLAG_REASON_LENGTH = Conversation._meta.get_field("flag_reason").max_length or 200
+_END_REASON_LENGTH = Conversation._meta.get_field("end_reason").max_length or 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,40 +99,57 @@ def start_conversation(
     )
 
 
-@transaction.atomic
+# The status changes below are one conditional UPDATE each, with the rules in SQL: no lock, read
+# and save in a transaction (three round trips on a call's set-up and end path), and a concurrent
+# writer is still serialised by the row lock the UPDATE itself takes.
+
+
 def mark_connected(*, conversation_id: int, call_id: str = "", session_id: str = "") -> None:
     """The upstream answered: active from now on, with its ids (ids already known are kept)."""
-    conversation = _locked(conversation_id)
-    if conversation.status == Conversation.Status.CONNECTING:
-        conversation.status = Conversation.Status.ACTIVE
-    if call_id and not conversation.upstream_call_id:
-        conversation.upstream_call_id = call_id
-    if session_id and not conversation.upstream_session_id:
-        conversation.upstream_session_id = session_id
-    conversation.save(update_fields=["status", "upstream_call_id", "upstream_session_id"])
+    values: dict[str, Any] = {
+        "status": Case(
+            When(status=Conversation.Status.CONNECTING, then=Value(Conversation.Status.ACTIVE)),
+            default=F("status"),
+        )
+    }
+    if call_id:
+        values["upstream_call_id"] = _unless_set("upstream_call_id", call_id)
+    if session_id:
+        values["upstream_session_id"] = _unless_set("upstream_session_id", session_id)
+    if not Conversation.objects.filter(pk=conversation_id).update(**values):
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
 
 
-@transaction.atomic
 def end_conversation(*, conversation_id: int, reason: str) -> None:
     """Ended, with why. Ending twice keeps the first end; a failed conversation stays failed."""
-    conversation = _locked(conversation_id)
-    if conversation.ended_at is not None:
-        return
-    conversation.ended_at = timezone.now()
-    conversation.end_reason = reason[: Conversation._meta.get_field("end_reason").max_length]
-    if conversation.status != Conversation.Status.FAILED:
-        conversation.status = Conversation.Status.ENDED
-    conversation.save(update_fields=["ended_at", "end_reason", "status"])
+    running = Conversation.objects.filter(pk=conversation_id, ended_at__isnull=True)
+    ended = running.update(
+        ended_at=timezone.now(),
+        end_reason=reason[:_END_REASON_LENGTH],
+        status=Case(
+            When(status=Conversation.Status.FAILED, then=Value(Conversation.Status.FAILED)),
+            default=Value(Conversation.Status.ENDED),
+        ),
+    )
+    if not ended and not Conversation.objects.filter(pk=conversation_id).exists():
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
 
 
-@transaction.atomic
 def fail_conversation(*, conversation_id: int, error: str) -> None:
     """Failed, with the error. The first error is kept: later ones are usually its echoes."""
-    conversation = _locked(conversation_id)
-    conversation.status = Conversation.Status.FAILED
-    conversation.error = conversation.error or error
-    conversation.ended_at = conversation.ended_at or timezone.now()
-    conversation.save(update_fields=["status", "error", "ended_at"])
+    failed = Conversation.objects.filter(pk=conversation_id).update(
+        status=Conversation.Status.FAILED,
+        error=_unless_set("error", error),
+        ended_at=Coalesce(F("ended_at"), Value(timezone.now(), output_field=DateTimeField())),
+    )
+    if not failed:
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
+
+
+def _unless_set(name: str, value: str) -> Case:
+    """SQL for "the column's value if it has one, else `value`" (a text column, blank = unset)."""
+    field = Conversation._meta.get_field(name)
+    return Case(When(**{name: ""}, then=Value(value)), default=F(name), output_field=field)
 
 
 @transaction.atomic
