@@ -144,6 +144,10 @@ class Conversation(models.Model):
     # Set when the browser's relayed record disagrees with the upstream's own (sideband) record.
     flagged = models.BooleanField(default=False)
     flag_reason = models.CharField(max_length=200, blank=True)
+    # Bumped by every write to the turns, the usage rows or the totals (record_events,
+    # flag_unconfirmed_turns): a transcript kept in memory between batches is current only while
+    # this is the revision it was read or written at (`services.Recording`).
+    record_revision = models.PositiveBigIntegerField(default=0)
     # The earlier conversation this one continues (its turns were given to the upstream first).
     continued_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"

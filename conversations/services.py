@@ -8,9 +8,10 @@ themselves, after these functions have returned (and so after the commit).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -19,14 +20,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
-from conversations.transcript import (
-    IN_PROGRESS,
-    Outcome,
-    Transcript,
-    TurnState,
-    UsageState,
-    usage_totals,
-)
+from conversations.reconciliation import Merged, reconcile, seed_state
+from conversations.transcript import Outcome, Transcript, TurnState, UsageState, usage_totals
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +147,52 @@ def _unless_set(name: str, value: str) -> Case:
     return Case(When(**{name: ""}, then=Value(value)), default=F(name), output_field=field)
 
 
+@dataclass(slots=True)
+class Recording:
+    """One conversation's record as this process last committed it, kept between batches by
+    whoever relays them (the signaling socket), so that a batch need not reload every turn.
+
+    It is current while `revision` equals the conversation's `record_revision`; any other
+    writer (the sideband watcher, another socket) bumps that, and the next batch reloads. None
+    means "reload": before the first batch, and from the start of each batch until its commit
+    (a rolled-back batch leaves it None). Used by one caller at a time."""
+
+    conversation_id: int
+    source: str
+    revision: int | None = None
+    transcript: Transcript = field(default_factory=Transcript)
+    turns: dict[str, Turn] = field(default_factory=dict)
+    usages: dict[str, ResponseUsage] = field(default_factory=dict)
+
+    def _confirm(self, revision: int) -> None:
+        # Rows created without their primary key (a backend that cannot return it) could not
+        # be updated later from here: such a recording reloads instead.
+        if all(row.pk is not None for row in self.turns.values()):
+            self.revision = revision
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch of events for `record_batches`."""
+
+    conversation_id: int
+    events: Sequence[Mapping[str, Any]]
+    source: str
+    recording: Recording | None = None
+
+
+# A recording remembers every event id it was fed (so a resent batch is skipped early); past
+# this many it is reloaded, which forgets them (feeding an event again still changes nothing).
+MAX_REMEMBERED_EVENTS = 20_000
+
+
 @transaction.atomic
 def record_events(
-    *, conversation_id: int, events: Sequence[Mapping[str, Any]], source: str
+    *,
+    conversation_id: int,
+    events: Sequence[Mapping[str, Any]],
+    source: str,
+    recording: Recording | None = None,
 ) -> RecordResult:
     """Apply a batch of Realtime server events to the record. Idempotent: a batch (or any event
     in it) given again leaves the database as it was.
@@ -162,89 +200,100 @@ def record_events(
     Two sources may describe the same item: the browser's relay (fast, untrusted) and the
     sideband (the upstream's own events, authoritative). Each turn is stored once; words the
     sideband gave are never replaced by the browser's, and a disagreement flags the conversation
-    (see `_reconcile`)."""
+    (see `conversations.reconciliation`). With a `recording` of this conversation, the batch
+    continues from it when no one else has written since, and keeps it current for the next."""
     _check_choice("source", source, Turn.Source.values)
-    conversation = _locked(conversation_id)
-    turns = {t.item_id: t for t in conversation.turns.order_by("position", "id")}
-    usages = {u.response_id: u for u in conversation.responses.all()}
-    transcript = Transcript.seeded(
-        turns=[_seed_state(t, source) for t in turns.values()],
-        usages=[UsageState(u.response_id, u.status, u.usage) for u in usages.values()],
-        session_id=conversation.upstream_session_id,
-    )
+    return _record(_locked(conversation_id), events, source, recording)
+
+
+@transaction.atomic
+def record_batches(*, batches: Sequence[Batch]) -> list[RecordResult]:
+    """`record_events` for each batch, in order, in one transaction: one commit for all. The
+    conversations are locked together, in id order, so two such groups never deadlock."""
+    for batch in batches:
+        _check_choice("source", batch.source, Turn.Source.values)
+    ids = sorted({batch.conversation_id for batch in batches})
+    locked = Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    conversations = {conversation.pk: conversation for conversation in locked}
+    missing = set(ids) - conversations.keys()
+    if missing:
+        raise Conversation.DoesNotExist(f"no conversation {sorted(missing)}")
+    return [
+        _record(conversations[b.conversation_id], b.events, b.source, b.recording) for b in batches
+    ]
+
+
+def _record(
+    conversation: Conversation,
+    events: Sequence[Mapping[str, Any]],
+    source: str,
+    recording: Recording | None,
+) -> RecordResult:
+    """One batch, inside the caller's transaction, `conversation` locked."""
+    kept = recording is not None
+    recording = _current(recording, conversation, source)
+    transcript = recording.transcript
+    transcript.session_id = conversation.upstream_session_id or transcript.session_id
     outcomes = transcript.feed_all(events)
-    ordered = transcript.ordered_turns()
-    merged = [_reconcile(state, turns.get(state.item_id), source) for state in ordered]
-    changed = _save_turns(conversation, merged, turns)
-    kept = _save_usages(conversation, transcript.usages.values(), usages, source)
-    _flag_disagreements(conversation, merged)
-    _refresh_derived(conversation, [m.state for m in merged], kept, transcript.session_id)
+    changed: list[ChangedTurn] = []
+    if any(outcome.kind == "changed" for outcome in outcomes):
+        changed = _write(conversation, recording, source)
+    if kept:
+        revision = conversation.record_revision
+        transaction.on_commit(functools.partial(recording._confirm, revision))
     result = _result(outcomes, changed)
     if result.rejected:
-        _log_rejections(conversation_id, result.rejected)
+        _log_rejections(conversation.pk, result.rejected)
     return result
 
 
-@dataclass(slots=True)
-class _Merged:
-    """A turn as it will be stored: the record's state, who gave its words, what the browser said
-    when that differs."""
+def _current(recording: Recording | None, conversation: Conversation, source: str) -> Recording:
+    """`recording` if it still matches the stored record, else one reloaded from the database.
+    A sideband batch always reloads: it starts from browser words blanked (`seed_state`)."""
+    if recording is None or recording.conversation_id != conversation.pk:
+        recording = Recording(conversation.pk, source)
+    stale = (
+        recording.revision != conversation.record_revision
+        or recording.source != source
+        or source == Turn.Source.SIDEBAND
+        or recording.transcript.events_seen > MAX_REMEMBERED_EVENTS
+    )
+    if stale:
+        _reload(recording, conversation, source)
+    recording.revision = None  # until this transaction commits
+    return recording
 
-    state: TurnState
-    source: str
-    browser_text: str
 
-
-def _turn_state(turn: Turn) -> TurnState:
-    return TurnState(
-        turn.item_id, turn.role, turn.text, turn.status, turn.previous_item_id, turn.response_id
+def _reload(recording: Recording, conversation: Conversation, source: str) -> None:
+    recording.source = source
+    recording.turns = {t.item_id: t for t in conversation.turns.order_by("position", "id")}
+    recording.usages = {u.response_id: u for u in conversation.responses.all()}
+    recording.transcript = Transcript.seeded(
+        turns=[seed_state(t, source) for t in recording.turns.values()],
+        usages=[UsageState(u.response_id, u.status, u.usage) for u in recording.usages.values()],
+        session_id=conversation.upstream_session_id,
     )
 
 
-def _seed_state(turn: Turn, source: str) -> TurnState:
-    """The state a batch continues from. A sideband batch starts browser-given words blank, so
-    that what it ends with is the upstream's own account of the item (links are kept)."""
-    state = _turn_state(turn)
-    if source == Turn.Source.SIDEBAND and turn.source == Turn.Source.BROWSER:
-        state.text, state.status = "", IN_PROGRESS
-    return state
+def _write(conversation: Conversation, recording: Recording, source: str) -> list[ChangedTurn]:
+    """Store what the transcript now says and differs from the stored rows; bump the revision
+    when anything was written."""
+    transcript = recording.transcript
+    ordered = transcript.ordered_turns()
+    merged = [reconcile(state, recording.turns.get(state.item_id), source) for state in ordered]
+    changed = _save_turns(conversation, merged, recording.turns)
+    usage_rows = recording.usages
+    usages_written = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
+    flagged = _flag_disagreements(conversation, merged)
+    turns = [m.state for m in merged]
+    derived = _derived(conversation, turns, usage_rows.values(), transcript.session_id)
+    if changed or usages_written or flagged or derived:
+        conversation.record_revision += 1
+        conversation.save(update_fields=[*derived, "record_revision"])
+    return changed
 
 
-def _has_words(text: str, status: str) -> bool:
-    """Final (or partly final) words: text, or a status that says the item is settled."""
-    return bool(text) or status != IN_PROGRESS
-
-
-def _reconcile(state: TurnState, row: Turn | None, source: str) -> _Merged:
-    """One item's stored form after a batch from `source` (the rules of issue 4)."""
-    if row is None or row.source == source or source == Turn.Source.SERVER:
-        return _Merged(state, source, row.browser_text if row is not None else "")
-    if source == Turn.Source.SIDEBAND:
-        return _confirmed_by_sideband(state, row)
-    return _relayed_over_sideband(state, row)
-
-
-def _confirmed_by_sideband(state: TurnState, row: Turn) -> _Merged:
-    if not _has_words(state.text, state.status):
-        # The sideband has not given this item's words yet: the browser's stay for now.
-        state.text, state.status = row.text, row.status
-        return _Merged(state, row.source, row.browser_text)
-    differs = bool(row.text) and row.text != state.text
-    return _Merged(state, Turn.Source.SIDEBAND, row.text if differs else "")
-
-
-def _relayed_over_sideband(state: TurnState, row: Turn) -> _Merged:
-    if not _has_words(row.text, row.status):
-        # Seen by the sideband but without words yet: the browser's words show meanwhile.
-        given = _has_words(state.text, state.status)
-        return _Merged(state, Turn.Source.BROWSER if given else row.source, "")
-    relayed = state.text
-    state.text, state.status = row.text, row.status
-    differs = bool(relayed) and relayed != row.text
-    return _Merged(state, row.source, relayed if differs else row.browser_text)
-
-
-def _turn_values(merged: _Merged, position: int) -> dict[str, Any]:
+def _turn_values(merged: Merged, position: int) -> dict[str, Any]:
     state = merged.state
     return {
         "role": state.role,
@@ -260,10 +309,11 @@ def _turn_values(merged: _Merged, position: int) -> dict[str, Any]:
 
 def _save_turns(
     conversation: Conversation,
-    ordered: list[_Merged],
+    ordered: list[Merged],
     stored: dict[str, Turn],
 ) -> list[ChangedTurn]:
-    """Create and update the turns that differ from `ordered`, positions from the chain."""
+    """Create and update the turns that differ from `ordered`, positions from the chain. The
+    rows created are added to `stored`; rows updated are updated there too."""
     now, created, updated, changed = timezone.now(), [], [], []
     for position, merged in enumerate(ordered):
         values = _turn_values(merged, position)
@@ -280,24 +330,31 @@ def _save_turns(
         if row.completed_at is None and row.status != Turn.Status.IN_PROGRESS:
             row.completed_at = now
         changed.append(ChangedTurn(row.item_id, row.role, row.text, row.status, row.position))
-    Turn.objects.bulk_create(created)
-    Turn.objects.bulk_update(updated, [*_TURN_FIELDS, "completed_at"])
+    if created:
+        Turn.objects.bulk_create(created)
+        stored.update((row.item_id, row) for row in created)
+    if updated:
+        Turn.objects.bulk_update(updated, [*_TURN_FIELDS, "completed_at"])
     return changed
 
 
-def _flag_disagreements(conversation: Conversation, merged: list[_Merged]) -> None:
+def _flag_disagreements(conversation: Conversation, merged: list[Merged]) -> bool:
     disputed = [m.state.item_id for m in merged if m.browser_text]
-    if disputed:
-        _flag(conversation, f"browser text differs from the upstream's for {', '.join(disputed)}")
+    if not disputed:
+        return False
+    reason = f"browser text differs from the upstream's for {', '.join(disputed)}"
+    return _flag(conversation, reason)
 
 
-def _flag(conversation: Conversation, reason: str) -> None:
-    """Flag once: the first reason is kept (later ones are usually the same dispute again)."""
+def _flag(conversation: Conversation, reason: str) -> bool:
+    """Flag once: the first reason is kept (later ones are usually the same dispute again).
+    True when it flagged now."""
     if conversation.flagged:
-        return
+        return False
     conversation.flagged = True
     conversation.flag_reason = reason[:_FLAG_REASON_LENGTH]
     conversation.save(update_fields=["flagged", "flag_reason"])
+    return True
 
 
 @transaction.atomic
@@ -324,7 +381,8 @@ def _refresh_first_words(conversation: Conversation) -> None:
     texts = conversation.turns.exclude(text="").order_by("position").values_list("text", flat=True)
     opening = texts.first() or ""
     conversation.first_words = " ".join(opening.split())[:_FIRST_WORDS_LENGTH]
-    conversation.save(update_fields=["first_words"])
+    conversation.record_revision += 1  # the turns changed: recordings kept elsewhere reload
+    conversation.save(update_fields=["first_words", "record_revision"])
 
 
 def _save_usages(
@@ -332,22 +390,21 @@ def _save_usages(
     usages: Iterable[UsageState],
     stored: dict[str, ResponseUsage],
     source: str,
-) -> list[Mapping[str, Any]]:
-    """Store new usage; returns every usage object kept. The browser may add a response's usage
-    but never change one already stored (the sideband's may be the one stored)."""
+) -> bool:
+    """Store new usage, updating `stored`; True when a row was written. The browser may add a
+    response's usage but never change one already stored (the sideband's may be the one
+    stored)."""
     created, updated = [], []
-    kept = {response_id: row.usage for response_id, row in stored.items()}
     for usage in usages:
         row = stored.get(usage.response_id)
         if row is None:
-            created.append(
-                ResponseUsage(
-                    conversation=conversation,
-                    response_id=usage.response_id,
-                    status=usage.status,
-                    usage=dict(usage.usage),
-                )
+            row = ResponseUsage(
+                conversation=conversation,
+                response_id=usage.response_id,
+                status=usage.status,
+                usage=dict(usage.usage),
             )
+            created.append(row)
         elif source == Turn.Source.BROWSER or (row.status, row.usage) == (
             usage.status,
             usage.usage,
@@ -356,40 +413,41 @@ def _save_usages(
         else:
             row.status, row.usage = usage.status, dict(usage.usage)
             updated.append(row)
-        kept[usage.response_id] = usage.usage
-    ResponseUsage.objects.bulk_create(created)
-    ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
-    return list(kept.values())
+        stored[usage.response_id] = row
+    if created:
+        ResponseUsage.objects.bulk_create(created)
+    if updated:
+        ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
+    return bool(created or updated)
 
 
-def _refresh_derived(
+def _derived(
     conversation: Conversation,
     turns: list[TurnState],
-    usages: Iterable[Mapping[str, Any]],
+    usages: Iterable[ResponseUsage],
     session_id: str,
-) -> None:
-    """The totals, turn count and opening words the lists show without reading the turns."""
-    totals = usage_totals(usages)
+) -> list[str]:
+    """Set the totals, turn count, opening words and session id the lists show without reading
+    the turns, from the stored usage rows; returns the fields that changed (to be saved)."""
+    totals = usage_totals(row.usage for row in usages)
     opening = next((t.text for t in turns if t.text), "")
-    conversation.input_tokens = totals.input_tokens
-    conversation.cached_input_tokens = totals.cached_input_tokens
-    conversation.output_tokens = totals.output_tokens
-    conversation.total_tokens = totals.total_tokens
-    conversation.turn_count = len(turns)
-    conversation.first_words = " ".join(opening.split())[:_FIRST_WORDS_LENGTH]
-    conversation.upstream_session_id = session_id
-    conversation.save(update_fields=_DERIVED_FIELDS)
+    values = {
+        "input_tokens": totals.input_tokens,
+        "cached_input_tokens": totals.cached_input_tokens,
+        "output_tokens": totals.output_tokens,
+        "total_tokens": totals.total_tokens,
+        "turn_count": len(turns),
+        "first_words": " ".join(opening.split())[:_FIRST_WORDS_LENGTH],
+        "upstream_session_id": session_id,
+    }
+    return [name for name, value in values.items() if _set_field(conversation, name, value)]
 
 
-_DERIVED_FIELDS = [
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "turn_count",
-    "first_words",
-    "upstream_session_id",
-]
+def _set_field(conversation: Conversation, name: str, value: Any) -> bool:
+    if getattr(conversation, name) == value:
+        return False
+    setattr(conversation, name, value)
+    return True
 
 
 def _result(outcomes: list[Outcome], changed: list[ChangedTurn]) -> RecordResult:

@@ -230,6 +230,11 @@ class Transcript:
         changed = self._version != before
         return Outcome("changed" if changed else "unchanged", event_type, event_id or "")
 
+    @property
+    def events_seen(self) -> int:
+        """How many event ids this transcript remembers (to skip them when fed again)."""
+        return len(self._event_ids)
+
     def feed_all(self, events: Iterable[Any]) -> list[Outcome]:
         return [self.feed(event) for event in events]
 

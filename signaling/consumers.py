@@ -30,6 +30,8 @@ class ChannelLayerDown(Exception):
 class SignalingConsumer(AsyncJsonWebsocketConsumer):
     call: calls.CallState | None = None
     chat: ChatSession | None = None
+    # The call's record between relayed batches, so that a batch need not reload it.
+    recording: relay.Recording | None = None
 
     async def connect(self) -> None:
         self.bucket = TokenBucket(rate=messages.RATE_PER_SECOND, burst=messages.RATE_BURST)
@@ -94,7 +96,10 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def on_events_relay(self, message: messages.EventsRelay) -> None:
         # Allowed after the call ended: late transcripts and resent batches still belong to it.
         call = self._require_call(active=False)
-        turns = await relay.record_batch(call.conversation_id, message.events)
+        self.recording = relay.recording_for(call.conversation_id, self.recording)
+        turns = await relay.record_batch(
+            call.conversation_id, message.events, recording=self.recording
+        )
         await self.send_json(messages.events_ack(seq=message.seq, turns=turns))
 
     async def on_call_resume(self, message: messages.CallResume) -> None:

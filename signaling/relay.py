@@ -10,18 +10,33 @@ from channels.db import database_sync_to_async
 from conversations import selectors, services
 from conversations.models import Conversation
 from live import broadcast
+from signaling import writer
 from signaling.calls import CallState
 from signaling.turns import turns_payload
 
+Recording = services.Recording
+
+
+def recording_for(conversation_id: int, kept: Recording | None) -> Recording:
+    """The record a socket keeps of its call between batches: `kept` while it is this call's,
+    else a new one (read from the database with the first batch)."""
+    if kept is not None and kept.conversation_id == conversation_id:
+        return kept
+    return Recording(conversation_id, "browser")
+
 
 async def record_batch(
-    conversation_id: int, events: list[dict[str, Any]], *, source: str = "browser"
+    conversation_id: int,
+    events: list[dict[str, Any]],
+    *,
+    source: str = "browser",
+    recording: Recording | None = None,
 ) -> list[dict[str, Any]]:
-    """Store a batch (idempotently) and return the turns it changed, with their positions."""
-    result = await database_sync_to_async(services.record_events)(
-        conversation_id=conversation_id, events=events, source=source
-    )
-    turns = turns_payload(getattr(result, "turns", ()))
+    """Store a batch (idempotently) and return the turns it changed, with their positions.
+    Returns only after the commit (shared with the batches written alongside it)."""
+    batch = services.Batch(conversation_id, events, source, recording)
+    result = await writer.writer().write(batch)
+    turns = turns_payload(result.turns)
     await broadcast.turns_changed(conversation_id, turns)
     return turns
 

@@ -8,6 +8,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
+from conversations import services
 from conversations.models import Conversation, Turn
 from tests.conversations import events as ev
 from tests.signaling.client import SignalingClient, eventually
@@ -190,6 +191,33 @@ async def test_relay_is_idempotent_and_acked_each_time(stub, owner_cookie):
     ]
     assert second["turns"] == []
     assert await turns(pk) == [("user", "hello there", 0), ("assistant", "hi, how can I help?", 1)]
+    await end(client)
+
+
+async def test_a_socket_relaying_after_the_sideband_wrote_keeps_the_sidebands_words(
+    stub, owner_cookie
+):
+    client, pk = await start_brokered(stub, owner_cookie)
+    exchange = one_exchange()
+    await client.request({"type": "events.relay", "seq": 0, "events": exchange}, "events.ack")
+    sideband = [ev.user_transcript("item_u", "hello their")]
+    await database_sync_to_async(services.record_events)(
+        conversation_id=pk, events=sideband, source="sideband"
+    )
+    retold = ev.user_transcript("item_u", "hello there!")  # the browser's words, again changed
+    later = [retold, ev.committed("item_u2", "item_a"), ev.user_transcript("item_u2", "bye")]
+    resent = await client.request(
+        {"type": "events.relay", "seq": 1, "events": [*exchange, *later]}, "events.ack"
+    )
+
+    assert [(t["text"], t["position"]) for t in resent["turns"]] == [("hello their", 0), ("bye", 2)]
+    assert await turns(pk) == [
+        ("user", "hello their", 0),
+        ("assistant", "hi, how can I help?", 1),
+        ("user", "bye", 2),
+    ]
+    flagged = await conversation(pk)
+    assert (flagged.flagged, flagged.turn_count) == (True, 3)
     await end(client)
 
 
