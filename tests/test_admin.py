@@ -84,7 +84,7 @@ def test_staff_see_every_owners_conversations_with_their_columns(
     assert "1 min 15 s" in page
     assert "321" in page
     assert "WebSocket (text)" in page
-    assert 'class="sortable column-turns' in page
+    assert 'class="sortable column-turn_total' in page
     assert 'class="sortable column-tokens' in page
     assert response.context["cl"].show_full_result_count is False
 
