@@ -1,7 +1,9 @@
 """Limits applied to live calls: admission before a call, and a small guard task per held call.
 
-The signaling consumer calls `admit` before it opens a conversation (so a direct-mode key is
-minted only within budget), `guard` when it holds a call and `release` when its socket goes.
+The signaling consumer has `check` run in the transaction that opens a voice call's
+conversation (so the concurrent-calls limit holds for two tabs at once, and a direct-mode key is
+minted only within budget), `admit` before a text chat, `guard` when it holds a call and
+`release` when its socket goes.
 The guard warns the browser (`call.warning`) once per limit shortly before it, then hangs up
 upstream and ends the conversation with the limit as its reason (signaling.calls.end_call).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +32,6 @@ SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 _guards: dict[str, asyncio.Task[None]] = {}
 
 
-@database_sync_to_async
 def _refusal(user: Any, mode: str) -> str | None:
     today, month = selectors.period_usage(user, timezone.now())
     # A text chat is not a call: only the budgets apply to it.
@@ -38,17 +40,31 @@ def _refusal(user: Any, mode: str) -> str | None:
     return rules.refusal(limits, day=today, month=month, active_calls=running)
 
 
-async def admit(*, user: Any, mode: str) -> None:
-    """Raise ProtocolError (`budget_exceeded`, `too_many_calls`) when the user may not call now."""
-    code = await _refusal(user, mode)
+def check(user: Any, mode: str) -> None:
+    """Raise ProtocolError (`budget_exceeded`, `too_many_calls`) when the user may not call now.
+
+    For a voice call, run it inside the transaction that opens the conversation (the `admit`
+    of `signaling.calls.start_call`), or two calls started at once would both pass."""
+    code = _refusal(user, mode)
     if code is not None:
         raise ProtocolError(code, rules.MESSAGES[code])
 
 
+async def admit(*, user: Any, mode: str) -> None:
+    """`check` from async code, for a start that is not a voice call (a text chat)."""
+    await database_sync_to_async(check)(user, mode)
+
+
 def _nearest_end_of(
-    conversation: Conversation, user: Any, now: datetime, *, idle: bool = True
+    conversation: Conversation,
+    user: Any,
+    now: datetime,
+    usage: selectors.RunningUsage,
+    *,
+    idle: bool = True,
 ) -> tuple[str, float]:
-    today, month = selectors.period_usage(user, now)
+    # The running-call cache, not `period_usage`: this runs every few seconds for every call.
+    today, month = usage.at(user, now)
     # Without `idle` the call counts as just heard, so the idle timeout is never the one reached.
     quiet = (now - selectors.last_activity(conversation)).total_seconds() if idle else 0.0
     snapshot = rules.CallSnapshot(
@@ -65,9 +81,11 @@ def _nearest_end_of(
 
 
 @database_sync_to_async
-def _nearest_end(conversation_id: int, user: Any) -> tuple[str, float]:
+def _nearest_end(
+    conversation_id: int, user: Any, usage: selectors.RunningUsage
+) -> tuple[str, float]:
     conversation = Conversation.objects.get(pk=conversation_id)
-    return _nearest_end_of(conversation, user, timezone.now())
+    return _nearest_end_of(conversation, user, timezone.now(), usage)
 
 
 def _delay(left: float) -> float:
@@ -83,9 +101,20 @@ async def _end(state: calls.CallState, reason: str, send_json: SendJson) -> None
     await send_json(messages.call_ended(conversation_id=state.conversation_id, reason=reason))
 
 
-async def _check(state: calls.CallState, user: Any, send_json: SendJson, warned: set[str]) -> float:
+@dataclass(slots=True)
+class _Guard:
+    """What one call's guard keeps between checks."""
+
+    user: Any
+    send_json: SendJson
+    warned: set[str] = field(default_factory=set)
+    usage: selectors.RunningUsage = field(default_factory=selectors.RunningUsage)
+
+
+async def _check(state: calls.CallState, guard: _Guard) -> float:
     """One look at the call's limits; returns how long to sleep before the next."""
-    reason, left = await _nearest_end(state.conversation_id, user)
+    reason, left = await _nearest_end(state.conversation_id, guard.user, guard.usage)
+    send_json, warned = guard.send_json, guard.warned
     if state.ended:
         return 0.0
     if left <= 0:
@@ -103,14 +132,14 @@ async def _check(state: calls.CallState, user: Any, send_json: SendJson, warned:
 
 
 async def _watch(state: calls.CallState, user: Any, send_json: SendJson) -> None:
-    warned: set[str] = set()
+    kept = _Guard(user, send_json)
     delay = min(settings.LIMITS_CHECK_SECONDS, 1.0)
     while not state.ended:
         await asyncio.sleep(delay)
         if state.ended:
             return
         try:
-            delay = await _check(state, user, send_json, warned)
+            delay = await _check(state, kept)
         except Exception:
             # Tried again at the next check: a database hiccup must not lift the limits.
             logger.exception("limit check failed", extra={"conversation_id": state.conversation_id})
@@ -135,9 +164,11 @@ def release(holder: str) -> None:
 
 
 @database_sync_to_async
-def overdue(conversation_id: int) -> str | None:
+def overdue(conversation_id: int, usage: selectors.RunningUsage) -> str | None:
     """The limit a call is past, for the sideband watcher of a brokered call (whose tab may be
-    gone). Idle is left to the watcher's own quiet timer: its activity is the upstream's events."""
+    gone); `usage` is kept by the watcher for the call from one check to the next. Idle is left
+    to the watcher's own quiet timer: its activity is the upstream's events."""
     conversation = Conversation.objects.select_related("owner").get(pk=conversation_id)
-    reason, left = _nearest_end_of(conversation, conversation.owner, timezone.now(), idle=False)
+    now = timezone.now()
+    reason, left = _nearest_end_of(conversation, conversation.owner, now, usage, idle=False)
     return reason if left <= 0 else None

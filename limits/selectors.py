@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Prefetch
+from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -56,11 +56,16 @@ def call_seconds(conversation: Conversation, now: datetime) -> float:
     return max(((conversation.ended_at or now) - conversation.started_at).total_seconds(), 0.0)
 
 
-def _conversations(user: Any, since: datetime) -> list[Conversation]:
+def _started_since(user: Any, since: datetime) -> QuerySet[Conversation]:
+    """The user's conversations started since `since`, with what their usage needs (2 queries)."""
     usage_rows = Prefetch("responses", queryset=ResponseUsage.objects.only("conversation", "usage"))
     found = Conversation.objects.owned_by(user).filter(started_at__gte=since)
     fields = ("owner", "started_at", "ended_at", "model", "transport")
-    return list(found.only(*fields).prefetch_related(usage_rows))
+    return found.only(*fields).prefetch_related(usage_rows)
+
+
+def _conversations(user: Any, since: datetime) -> list[Conversation]:
+    return list(_started_since(user, since))
 
 
 def _sum(conversations: list[Conversation], now: datetime) -> Usage:
@@ -80,6 +85,63 @@ def period_usage(user: Any, now: datetime) -> tuple[Usage, Usage]:
     conversations = _conversations(user, month)
     todays = [c for c in conversations if c.started_at >= today]
     return _sum(todays, now), _sum(conversations, now)
+
+
+# A call that ended this long ago is settled: its minutes and cost are final, so a running call's
+# checks sum them once instead of every few seconds. The margin covers what may still land after
+# an end (the page's last batch, sent up to 5 s later; the watcher's, a poll later) and an end
+# committed a little after the time it records, and clocks a little apart between processes.
+SETTLED_AFTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    user_id: Any
+    periods: tuple[datetime, datetime]
+    cutoff: datetime
+    day: Usage
+    month: Usage
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(seconds=a.seconds + b.seconds, cost_usd=a.cost_usd + b.cost_usd)
+
+
+class RunningUsage:
+    """`period_usage` for the checks repeated during a call, in a number of queries that does
+    not grow with the month's conversations.
+
+    The calls that had ended `SETTLED_AFTER` before the first check are read and summed once
+    (again when the day or the user changes); each check reads only the others: the calls still
+    running and those that ended since that cutoff. A call of the user's that ends meanwhile is
+    so counted exactly once, with its end. Not seen until the next day: usage stored for a call
+    more than `SETTLED_AFTER` after its end, and a settled call deleted meanwhile."""
+
+    def __init__(self) -> None:
+        self._settled: _Settled | None = None
+
+    def at(self, user: Any, now: datetime) -> tuple[Usage, Usage]:
+        """(today, this month), as `period_usage(user, now)` gives them."""
+        settled = self._settled_for(user, now)
+        today_start, month_start = settled.periods
+        unsettled = Q(ended_at=None) | Q(ended_at__gte=settled.cutoff)
+        recent = list(_started_since(user, month_start).filter(unsettled))
+        todays = [c for c in recent if c.started_at >= today_start]
+        return _plus(settled.day, _sum(todays, now)), _plus(settled.month, _sum(recent, now))
+
+    def _settled_for(self, user: Any, now: datetime) -> _Settled:
+        periods = period_starts(now)
+        cached = self._settled
+        if cached is None or (cached.user_id, cached.periods) != (user.pk, periods):
+            cached = self._settled = _settle(user, now, periods)
+        return cached
+
+
+def _settle(user: Any, now: datetime, periods: tuple[datetime, datetime]) -> _Settled:
+    cutoff = now - SETTLED_AFTER
+    ended = list(_started_since(user, periods[1]).filter(ended_at__lt=cutoff))
+    todays = [c for c in ended if c.started_at >= periods[0]]
+    return _Settled(user.pk, periods, cutoff, _sum(todays, now), _sum(ended, now))
 
 
 def active_calls(user: Any) -> int:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import services
-from limits import enforcement
+from limits import enforcement, selectors
 from live import broadcast
 from sideband import leases, timers
 from sideband.leases import Claim
@@ -95,6 +95,7 @@ class CallWatch:
         self._giving_up = False  # shutdown or lease lost: leave the call to another watcher
         self._ending = ""  # why the watcher itself closed the call
         self._closing: set[asyncio.Task[None]] = set()
+        self._usage = selectors.RunningUsage()  # the owner's period totals, read once
 
     def stop(self, *, ending: str = "") -> None:
         """Stop watching: `ending` says the call is over, without it the call is given up."""
@@ -173,7 +174,8 @@ class CallWatch:
         # Asked only when quiet: the roll call costs a round trip, or its timeout.
         if quiet and not await presence.is_held(self.claim.conversation_id):
             return timers.IDLE
-        return await enforcement.overdue(self.claim.conversation_id)  # the owner's own limits
+        # The owner's own limits.
+        return await enforcement.overdue(self.claim.conversation_id, self._usage)
 
     async def _hang_up(self, reason: str) -> None:
         # Ended first, so that the reason is ours even if the socket closes before we record it.
