@@ -121,6 +121,11 @@ class ConversationChangeList(ChangeList):
             self.queryset = DrillDownDates(self.queryset, year)
 
     def get_results(self, request: HttpRequest) -> None:
+        if request.method == "POST" and "action" in request.POST:
+            # An action's answer is the action's response or a redirect, never this list: it is
+            # neither read nor counted (an export reads only the selected conversations).
+            self._set_results([], 0)
+            return
         if self.page_num < 1:
             raise IncorrectLookupParameters
         rows, count = self._page(self.list_max_show_all if self.show_all else self.list_per_page)
@@ -128,6 +133,9 @@ class ConversationChangeList(ChangeList):
             rows, count = self._page(self.list_per_page)
         if not rows and self.page_num > 1:
             raise IncorrectLookupParameters
+        self._set_results(rows, count)
+
+    def _set_results(self, rows: list[Any], count: int) -> None:
         self.result_count, self.result_list = count, rows
         # No full count either: over the archive it is the COUNT(*) this list avoids.
         self.full_result_count, self.show_full_result_count = None, False

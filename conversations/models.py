@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, models
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import models
 from django.utils import timezone
 
 # The fields a list of conversations shows (history page, admin changelist); the long text
 # fields stay in the database until one conversation is opened.
 LIST_DEFERRED = ("instructions", "error")
-# Up to this many rows a list is counted exactly; past it PostgreSQL's own estimate stands in,
-# so no page ever reads the whole archive just to number its pages.
-EXACT_COUNT_LIMIT = 1000
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -57,23 +52,6 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         turns = models.Q(pk__in=Turn.objects.filter(text__icontains=word).values("conversation_id"))
         return self.filter(turns | models.Q(owner__in=owner_ids) if owner_ids else turns)
 
-    def estimated_count(self) -> int:
-        """The number of rows, reading at most EXACT_COUNT_LIMIT + 1 of them. On PostgreSQL
-        a large list's count is PostgreSQL's own estimate: `pg_class.reltuples` for the whole
-        table, the planner's row estimate for a filtered list; a list estimated at no more than
-        the limit is counted, up to limit + 1. Other databases always count."""
-        connection = connections[self.db]
-        if connection.vendor != "postgresql":
-            return self.count()
-        if not self.query.where and not self.query.distinct:
-            estimate = _table_estimate(connection, self.model._meta.db_table)
-        else:
-            plan = json.loads(self.order_by().explain(format="json"))
-            estimate = int(plan[0]["Plan"]["Plan Rows"])
-        if estimate > EXACT_COUNT_LIMIT:
-            return estimate
-        return self.order_by()[: EXACT_COUNT_LIMIT + 1].count()
-
     def periods_with_rows(
         self, field_name: str, periods: Sequence[tuple[datetime, datetime]]
     ) -> list[datetime]:
@@ -93,13 +71,6 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         found = self.model._default_manager.order_by().annotate(**probes).values(*probes)[:1]
         row = next(iter(found), {})
         return [start for index, (start, _) in enumerate(periods) if row.get(f"p{index}")]
-
-
-def _table_estimate(connection: BaseDatabaseWrapper, table: str) -> int:
-    """Rows in `table` as of its last ANALYZE (autovacuum keeps it close); -1 if never."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
-        return int(cursor.fetchone()[0])
 
 
 class Conversation(models.Model):

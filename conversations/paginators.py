@@ -17,8 +17,9 @@ from django.db import connections
 from django.db.models import IntegerField, QuerySet
 from django.db.models.expressions import RawSQL
 
-from conversations.models import EXACT_COUNT_LIMIT
-
+# Up to this many rows a list is counted exactly; past it PostgreSQL's own estimate stands in,
+# so no page ever reads the whole archive just to number its pages.
+EXACT_COUNT_LIMIT = 1000
 # Rows as of the table's last ANALYZE (autovacuum keeps it close); -1 before the first one,
 # 0 for a new table: both then counted exactly.
 TABLE_ESTIMATE = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass"
