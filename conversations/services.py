@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce
@@ -79,11 +80,26 @@ def _locked(conversation_id: int) -> Conversation:
 
 @transaction.atomic
 def start_conversation(
-    *, owner: Any, transport: str, mode: str, model: str, voice: str, instructions: str
+    *,
+    owner: Any,
+    transport: str,
+    mode: str,
+    model: str,
+    voice: str,
+    instructions: str,
+    admit: Callable[[], None] | None = None,
 ) -> Conversation:
-    """A new conversation, connecting until `mark_connected`."""
+    """A new conversation, connecting until `mark_connected`.
+
+    `admit`, when given, runs first in the same transaction with the owner's row locked, and
+    raises to refuse: two starts for one owner (two tabs) are then checked one after the other,
+    the second seeing the first's conversation. (SQLite needs no row lock: its transactions
+    begin IMMEDIATE, one writer at a time, voiceapp/settings.py.)"""
     _check_choice("transport", transport, Conversation.Transport.values)
     _check_choice("mode", mode, Conversation.Mode.values)
+    if admit is not None:
+        _lock_owner(owner)
+        admit()
     return Conversation.objects.create(
         owner=owner,
         transport=transport,
@@ -92,6 +108,11 @@ def start_conversation(
         voice=voice,
         instructions=instructions,
     )
+
+
+def _lock_owner(owner: Any) -> None:
+    user_model = get_user_model()
+    list(user_model.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
 
 
 # The status changes below are one conditional UPDATE each, with the rules in SQL: no lock, read
