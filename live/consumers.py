@@ -69,7 +69,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         conversation_id = event["conversation_id"]
         call = await database_sync_to_async(selectors.call_state)(conversation_id)
         if call is None:
-            return  # a text chat: not shown
+            return  # deleted meanwhile
         if selectors.is_open(call):
             await self._watch(conversation_id)
         else:

@@ -1,4 +1,5 @@
-"""What the Live page shows: the voice calls in progress, each with its transcript so far."""
+"""What the Live page shows: the conversations in progress (voice calls and text chats), each
+with its transcript so far."""
 
 from __future__ import annotations
 
@@ -16,10 +17,7 @@ _ORDERED_TURNS = Prefetch("turns", queryset=Turn.objects.order_by("position", "i
 
 
 def _open_calls() -> Any:
-    # Voice calls only: a text chat's upstream socket lives in its user's process alone.
-    return Conversation.objects.filter(
-        status__in=OPEN_STATUSES, transport=Conversation.Transport.WEBRTC
-    )
+    return Conversation.objects.filter(status__in=OPEN_STATUSES)
 
 
 def open_call_ids() -> list[int]:
@@ -33,6 +31,7 @@ def call_summary(conversation: Conversation) -> dict[str, Any]:
         "owner": conversation.owner.get_username(),
         "status": conversation.status,
         "mode": conversation.mode,
+        "transport": conversation.transport,
         "started_at": conversation.started_at.isoformat(),
         "end_reason": conversation.end_reason,
         "turns": turns_payload(conversation.turns.all()),
@@ -40,17 +39,17 @@ def call_summary(conversation: Conversation) -> dict[str, Any]:
 
 
 def open_calls() -> list[dict[str, Any]]:
-    """Every open voice call, oldest first, with its turns."""
+    """Every open conversation, oldest first, with its turns."""
     calls = _open_calls().select_related("owner").prefetch_related(_ORDERED_TURNS)
     return [call_summary(c) for c in calls.order_by("started_at", "id")]
 
 
 def call_state(conversation_id: int) -> dict[str, Any] | None:
-    """One call as the page shows it (ended ones too), or None for a text chat or no such id."""
+    """One conversation as the page shows it (ended ones too), or None: no such id."""
     found = (
         Conversation.objects.select_related("owner")
         .prefetch_related(_ORDERED_TURNS)
-        .filter(pk=conversation_id, transport=Conversation.Transport.WEBRTC)
+        .filter(pk=conversation_id)
     )
     conversation = found.first()
     return call_summary(conversation) if conversation is not None else None

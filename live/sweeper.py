@@ -1,9 +1,10 @@
-"""Ending calls that nobody holds: their Daphne process was killed, so no `disconnect()` ran.
+"""Ending conversations nobody holds: their Daphne process was killed, so no `disconnect()` ran.
 
-Each pass asks every open voice call's group for its holder (signaling's presence roll call,
-through the channel layer, so any process may answer). An answered call's sighting is stored;
-a call unanswered since its last sighting (or its start) for `stale_after` seconds is hung up
-upstream and ended with reason STALE. The sightings live in the database, so a one-off pass
+Each pass asks every open conversation's group (voice calls and text chats alike) for its holder
+(signaling's presence roll call, through the channel layer, so any process may answer). An
+answered conversation's sighting is stored; one unanswered since its last sighting (or its start)
+for `stale_after` seconds is ended with reason STALE (a call is hung up upstream first; a chat's
+upstream socket died with its process). The sightings live in the database, so a one-off pass
 (from cron) and a long-running sweeper judge alike, and several sweepers may run.
 """
 
@@ -35,9 +36,7 @@ class OpenCall:
 
 
 def _open_calls() -> list[OpenCall]:
-    found = Conversation.objects.filter(
-        status__in=OPEN_STATUSES, transport=Conversation.Transport.WEBRTC
-    ).select_related("sighting")
+    found = Conversation.objects.filter(status__in=OPEN_STATUSES).select_related("sighting")
     return [OpenCall(_state(c), _last_seen(c)) for c in found]
 
 

@@ -3,6 +3,9 @@
 The browser never talks to the upstream here. The server relays typed messages as
 `conversation.item.create` + `response.create`, streams `response.output_text.delta` back, and
 records the session's events itself (transport "websocket", mode "text", source "server").
+
+The Live page sees a chat as it sees a call: every change of status is published after it is
+stored (`live.broadcast`), and so are the turns of each stored batch (`record_batch`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import services
+from live import broadcast
 from signaling import messages
+from signaling.messages import ProtocolError
 from signaling.relay import record_batch
 from upstream import session_config
 from upstream.errors import UpstreamError
@@ -58,6 +63,7 @@ class ChatSession:
             voice="",
             instructions=settings.REALTIME_INSTRUCTIONS,
         )
+        await broadcast.call_changed(conversation.pk)
         try:
             socket = await RealtimeSocket.open(settings.REALTIME_MODEL)
             config = session_config.build(voice=settings.REALTIME_VOICE, output="text")
@@ -67,14 +73,22 @@ class ChatSession:
             await _fail(conversation.pk, exc)
             raise
         await database_sync_to_async(services.mark_connected)(conversation_id=conversation.pk)
+        await broadcast.call_changed(conversation.pk)
         return cls(conversation.pk, socket, send_json)
 
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
     async def say(self, text: str) -> None:
+        if self._closing:
+            raise ProtocolError("no_chat", "This text conversation has ended; start another.")
         await self._socket.send(user_message(text))
         await self._socket.send({"type": "response.create"})
 
     async def close(self, reason: str) -> None:
-        """Close the upstream socket and end the conversation (from any exit path)."""
+        """Close the upstream socket and end the conversation (from any exit path). An end
+        recorded earlier (a staff member's, live/ending.py) is kept: the first end wins."""
         if self._closing:
             return
         self._closing = True
@@ -83,6 +97,7 @@ class ChatSession:
         await database_sync_to_async(services.end_conversation)(
             conversation_id=self.conversation_id, reason=reason
         )
+        await broadcast.call_changed(self.conversation_id)
 
     async def _pump_events(self) -> None:
         try:
@@ -128,3 +143,4 @@ async def _fail(conversation_id: int, exc: UpstreamError) -> None:
     await database_sync_to_async(services.fail_conversation)(
         conversation_id=conversation_id, error=f"{exc.code}: {exc.message}"
     )
+    await broadcast.call_changed(conversation_id)

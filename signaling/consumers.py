@@ -7,7 +7,6 @@ AllowedHostsOriginValidator in voiceapp/asgi.py refuses the handshake (HTTP 403 
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -67,10 +66,9 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         enforcement.release(self.channel_name)
         if self.chat is not None:
             await self.chat.close("disconnected")
+            await self._leave(presence.group_name(self.chat.conversation_id))
         if self.call is not None:
-            await self.channel_layer.group_discard(
-                presence.group_name(self.call.conversation_id), self.channel_name
-            )
+            await self._leave(presence.group_name(self.call.conversation_id))
             if not self.call.ended:
                 presence.watch_abandoned(self.call)
 
@@ -78,19 +76,17 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_call_start(self, message: messages.CallStart) -> None:
         self._require_idle()
+        await enforcement.admit(user=self.scope["user"], mode=message.mode)
         if message.mode == "text":
-            await enforcement.admit(user=self.scope["user"], mode=message.mode)
             await self._start_chat()
         else:
-            await self._start_voice(message)  # admitted in the transaction that opens it
+            await self._start_voice(message)
 
     async def on_call_offer(self, message: messages.CallOffer) -> None:
         call = self._require_call("brokered")
         if call.call_id:
             raise ProtocolError("already_answered", "This call already has its answer.")
         await self.send_json(messages.call_answer(sdp=await calls.answer_offer(call, message.sdp)))
-        # Recorded after the answer went out; a call.end queued meanwhile is handled after this.
-        await calls.connected(call)
 
     async def on_call_connected(self, message: messages.CallConnected) -> None:
         call = self._require_call("direct")
@@ -141,6 +137,8 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def _start_chat(self) -> None:
         self.chat = await ChatSession.open(owner=self.scope["user"], send_json=self.send_json)
+        # In its group, as a call is: staff can end it, the sweeper's roll call finds it.
+        await self._join(presence.group_name(self.chat.conversation_id))
         started = messages.call_started(
             conversation_id=self.chat.conversation_id, mode="text", voice=""
         )
@@ -149,15 +147,10 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def _start_voice(self, message: messages.CallStart) -> None:
         if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
             raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
-        owner, earlier = self.scope["user"], None
-        if message.continue_from is not None:  # (each database call is a thread hop: skip it)
-            earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
-        admit = functools.partial(enforcement.check, owner, message.mode)
-        call = await calls.start_call(
-            owner=owner, mode=message.mode, voice=message.voice, admit=admit
-        )
-        if earlier is not None:
-            await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
+        owner = self.scope["user"]
+        earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
+        call = await calls.start_call(owner=owner, mode=message.mode, voice=message.voice)
+        await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
         await self._hold(call)
         seed = earlier.seed if earlier else None
         await self.send_json(
@@ -178,13 +171,18 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.send(event["reply_to"], {"type": "call.present"})
 
     async def call_staff_end(self, event: dict[str, Any]) -> None:
-        """Staff ended this call on the Live page, which hung it up and recorded it already."""
-        if self.call is not None and self.call.conversation_id == event["conversation_id"]:
+        """Staff ended this call or chat on the Live page, which recorded it (and hung a call up)
+        already; a chat's upstream socket is this process's to close."""
+        conversation_id = event["conversation_id"]
+        if self.chat is not None and self.chat.conversation_id == conversation_id:
+            await self.chat.close(event["reason"])  # the staff member's end is already stored
+        elif self.call is not None and self.call.conversation_id == conversation_id:
             self.call.ended = True
-            ended = messages.call_ended(
-                conversation_id=self.call.conversation_id, reason=event["reason"]
-            )
-            await self.send_json(ended)
+        else:
+            return
+        await self.send_json(
+            messages.call_ended(conversation_id=conversation_id, reason=event["reason"])
+        )
 
     # --- State guards ---------------------------------------------------------------------
 
@@ -206,8 +204,17 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
                 if attempt == 2:
                     raise ChannelLayerDown from exc
 
+    async def _leave(self, group: str) -> None:
+        """Leave `group` if the layer answers; a membership left behind expires on its own."""
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:
+            logger.warning("group not left", exc_info=True, extra={"group": group})
+
     def _require_idle(self) -> None:
-        if (self.call is not None and not self.call.ended) or self.chat is not None:
+        if (self.call is not None and not self.call.ended) or (
+            self.chat is not None and not self.chat.closed
+        ):
             raise ProtocolError("call_active", "This socket already holds a conversation.")
 
     def _require_call(self, mode: str | None = None, *, active: bool = True) -> calls.CallState:

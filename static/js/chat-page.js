@@ -41,6 +41,15 @@ socket.addEventListener("text.delta", ({ detail }) => {
 });
 socket.addEventListener("transcript.update", ({ detail }) => transcript.applyTurns(detail.turns));
 
+// Ended from elsewhere (a staff member on the Live page): the next message starts a new chat.
+socket.addEventListener("call.ended", ({ detail }) => {
+  if (detail.conversation_id !== conversationId) return;
+  conversationId = null;
+  const byStaff = detail.reason === "ended_by_staff";
+  showError(byStaff ? "A staff member ended this chat." : "");
+  setState(byStaff ? "Ended by staff" : "Ended", "ended");
+});
+
 socket.addEventListener("error", ({ detail }) => {
   showError(detail.message);
   if (detail.fatal) conversationId = null;

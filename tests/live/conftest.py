@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine.conftest import running_engine
+from tests.engine.conftest import engine, running_engine  # noqa: F401
 from tests.environment import require
 from tests.live import processes
 from tests.live.processes import RedisServer, Team

@@ -37,19 +37,22 @@ async def test_anonymous_sockets_are_refused_with_4401():
     assert closing == {"type": "websocket.close", "code": messages.CLOSE_UNAUTHENTICATED}
 
 
-async def test_the_snapshot_lists_open_voice_calls_with_their_turns(
+async def test_the_snapshot_lists_open_calls_and_chats_with_their_turns(
     staff_cookie, conversation_factory
 ):
     call = await database_sync_to_async(conversation_factory)(
         status="active", turns=[("user", "hello")]
     )
     await database_sync_to_async(conversation_factory)(status="ended")
-    await database_sync_to_async(conversation_factory)(status="active", transport="websocket")
+    chat = await database_sync_to_async(conversation_factory)(
+        status="active", transport="websocket", mode="text"
+    )
     client = LiveClient(staff_cookie)
 
     snapshot = await client.open()
 
-    assert [c["conversation_id"] for c in snapshot["calls"]] == [call.pk]
+    assert [c["conversation_id"] for c in snapshot["calls"]] == [call.pk, chat.pk]
+    assert [c["transport"] for c in snapshot["calls"]] == ["webrtc", "websocket"]
     assert snapshot["calls"][0]["owner"] == "owner"
     assert [t["text"] for t in snapshot["calls"][0]["turns"]] == ["hello"]
     assert await client.nothing_more()

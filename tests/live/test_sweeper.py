@@ -1,4 +1,5 @@
-"""The sweeper ends voice calls no signaling socket holds (their process died), and only those."""
+"""The sweeper ends calls no signaling socket holds (their process died), and only those (text
+chats: tests/live/test_live_chats.py)."""
 
 from __future__ import annotations
 
@@ -43,21 +44,16 @@ async def test_a_call_nobody_holds_for_too_long_is_hung_up_and_ended(stub, conve
     assert [seen.path for seen in stub.seen] == ["/v1/realtime/calls/rtc_gone/hangup"]
 
 
-async def test_held_recent_and_text_conversations_are_left_alone(
-    stub, owner_cookie, conversation_factory
-):
+async def test_held_and_recent_calls_are_left_alone(stub, owner_cookie, conversation_factory):
     held = await open_call(conversation_factory, started=LONG_AGO)
     recent = await open_call(conversation_factory, started=timedelta(seconds=5))
-    chat = await database_sync_to_async(conversation_factory)(
-        status="active", transport="websocket", mode="text", started_at=timezone.now() - LONG_AGO
-    )
     tab = await SignalingClient(owner_cookie).open()
     await tab.request({"type": "call.resume", "conversation_id": held.pk}, "call.resumed")
 
     ended = await sweep(stale_after=STALE_AFTER)
 
     assert ended == []
-    for conversation in (held, recent, chat):
+    for conversation in (held, recent):
         assert await state(conversation.pk) == ("active", "")
     sighted = CallSighting.objects.values_list("conversation_id", flat=True)
     assert await database_sync_to_async(list)(sighted) == [held.pk]
