@@ -7,6 +7,7 @@ AllowedHostsOriginValidator in voiceapp/asgi.py refuses the handshake (HTTP 403 
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -76,17 +77,19 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_call_start(self, message: messages.CallStart) -> None:
         self._require_idle()
-        await enforcement.admit(user=self.scope["user"], mode=message.mode)
         if message.mode == "text":
+            await enforcement.admit(user=self.scope["user"], mode=message.mode)
             await self._start_chat()
         else:
-            await self._start_voice(message)
+            await self._start_voice(message)  # admitted in the transaction that opens it
 
     async def on_call_offer(self, message: messages.CallOffer) -> None:
         call = self._require_call("brokered")
         if call.call_id:
             raise ProtocolError("already_answered", "This call already has its answer.")
         await self.send_json(messages.call_answer(sdp=await calls.answer_offer(call, message.sdp)))
+        # Recorded after the answer went out; a call.end queued meanwhile is handled after this.
+        await calls.connected(call)
 
     async def on_call_connected(self, message: messages.CallConnected) -> None:
         call = self._require_call("direct")
@@ -147,10 +150,15 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
     async def _start_voice(self, message: messages.CallStart) -> None:
         if message.mode == "direct" and not settings.REALTIME_DIRECT_MODE_ENABLED:
             raise ProtocolError("mode_disabled", "Direct mode is turned off on this server.")
-        owner = self.scope["user"]
-        earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
-        call = await calls.start_call(owner=owner, mode=message.mode, voice=message.voice)
-        await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
+        owner, earlier = self.scope["user"], None
+        if message.continue_from is not None:  # (each database call is a thread hop: skip it)
+            earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
+        admit = functools.partial(enforcement.check, owner, message.mode)
+        call = await calls.start_call(
+            owner=owner, mode=message.mode, voice=message.voice, admit=admit
+        )
+        if earlier is not None:
+            await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
         await self._hold(call)
         seed = earlier.seed if earlier else None
         await self.send_json(
