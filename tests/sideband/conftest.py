@@ -28,6 +28,7 @@ from tests.engine.conftest import (
     _wait_until_answering,
 )
 from tests.environment import free_port
+from tests.live.conftest import team  # noqa: F401  (the cross-process deployment)
 from tests.signaling.client import session_cookie
 from upstream import realtime
 

@@ -15,6 +15,7 @@ from sideband import watch
 from sideband.models import CallLease
 from signaling import calls, messages, relay
 from tests.engine.calls import hang_up
+from tests.engine.client import Caller
 from tests.engine.conftest import Engine, spoken
 from tests.sideband.conftest import FAST, BrokeredCall, RunningWatchers, eventually, sync
 from tests.signaling.client import SignalingClient
@@ -45,9 +46,13 @@ def finished(record: dict[str, Any]) -> bool:
 
 
 def said(call: BrokeredCall) -> list[tuple[str, str, str]]:
+    return heard_by(call.caller)
+
+
+def heard_by(caller: Caller) -> list[tuple[str, str, str]]:
     """(item id, role, words) of every finished turn, as the caller's data channel saw them."""
     turns = []
-    for event in call.caller.events:
+    for event in caller.events:
         if event["type"] == "conversation.item.input_audio_transcription.completed":
             turns.append((event["item_id"], "user", event["transcript"]))
         elif event["type"] == "response.output_audio_transcript.done":
