@@ -4,10 +4,13 @@ Close codes: 4401 when not signed in, 4403 when signed in without staff access
 (`live.access.may_watch`); the socket is accepted first so that the browser sees the code.
 On connect it joins `live.calls`, then every open call's `live.call.<id>` group, then sends the
 database's state; a socket that reconnects (after a restart of Daphne or Redis) so resyncs.
+When the channel layer does not join it within JOIN_TIMEOUT_SECONDS (Redis down or restarting),
+the socket is closed with 4503 and the page reconnects later: it never waits forever unjoined.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,8 +19,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from live import access, broadcast, ending, messages, selectors
 from live.messages import ProtocolError
+from signaling.messages import CLOSE_TRY_AGAIN
 
 logger = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_SECONDS = 5.0
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -36,12 +42,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             )
             await self.close(code=code)
             return
+        try:
+            async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+                await self._join_all()
+        except Exception:
+            logger.warning("live socket not joined: channel layer unreachable", exc_info=True)
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        calls = await database_sync_to_async(selectors.open_calls)()
+        await self.send_json(messages.snapshot(calls=calls))
+
+    async def _join_all(self) -> None:
         await self.channel_layer.group_add(broadcast.CALLS_GROUP, self.channel_name)
         # Groups first, then the read: a change in between arrives twice, never not at all.
         for conversation_id in await database_sync_to_async(selectors.open_call_ids)():
             await self._watch(conversation_id)
-        calls = await database_sync_to_async(selectors.open_calls)()
-        await self.send_json(messages.snapshot(calls=calls))
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(broadcast.CALLS_GROUP, self.channel_name)

@@ -25,6 +25,9 @@ async def talking(team: Team, daphne: Daphne) -> AsyncIterator[tuple[TalkTab, Ca
     relaying = asyncio.get_running_loop().create_task(tab.relay_from(caller))
     try:
         yield tab, caller
+    except BaseException as exc:
+        exc.add_note("the tab's trail:\n" + "\n".join(tab.trail))
+        raise
     finally:
         relaying.cancel()
         await tab.stop()
@@ -38,6 +41,9 @@ async def watching(team: Team, daphne: Daphne) -> AsyncIterator[LivePage]:
     await page.expect("live.snapshot")
     try:
         yield page
+    except BaseException as exc:
+        exc.add_note("the Live page's trail:\n" + "\n".join(page.trail))
+        raise
     finally:
         await page.stop()
 

@@ -27,6 +27,8 @@ class Socket:
         self.connection: ClientConnection | None = None
         self.close_codes: list[int | None] = []
         self.connections = 0
+        # What happened, in order (connects, closes, messages by type): shown when a test fails.
+        self.trail: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -42,6 +44,7 @@ class Socket:
                 ) as connection:
                     self.connection = connection
                     self.connections += 1
+                    self._note("open")
                     await self.on_open()
                     async for frame in connection:
                         await self.on_message(json.loads(frame))
@@ -49,6 +52,7 @@ class Socket:
                 pass  # refused, or closed abnormally: reconnect all the same
             if self.connection is not None:
                 self.close_codes.append(self.connection.close_code)
+                self._note(f"closed {self.connection.close_code}")
             self.connection = None
             await asyncio.sleep(RECONNECT_SECONDS)
 
@@ -56,7 +60,12 @@ class Socket:
         return None
 
     async def on_message(self, message: dict[str, Any]) -> None:
+        detail = message.get("code") or message.get("seq", "")
+        self._note(f"got {message['type']} {detail}".rstrip())
         self.inbox.put_nowait(message)
+
+    def _note(self, what: str) -> None:
+        self.trail.append(f"{time.monotonic():.2f} {what}")
 
     async def send(self, message: dict[str, Any]) -> bool:
         if self.connection is None:
@@ -65,6 +74,7 @@ class Socket:
             await self.connection.send(json.dumps(message))
         except websockets.ConnectionClosed:
             return False
+        self._note(f"sent {message['type']} {message.get('seq', '')}".rstrip())
         return True
 
     async def expect(self, message_type: str, within: float = 30, **match: Any) -> dict[str, Any]:
