@@ -61,14 +61,6 @@ def _new_turns(message: dict[str, Any], conversation_id: int, known: set[str]) -
     return any(t["item_id"] not in known and t["text"] for t in message["turns"])
 
 
-@pytest.mark.xfail(
-    reason=(
-        "Was a known gap: a Live socket opened just after the restart could wait forever for"
-        " its group joins (now bounded, closed 4503 and retried). Kept until it has passed 8"
-        " runs in a row; passed 3 of 3 so far."
-    ),
-    strict=False,
-)
 async def test_a_redis_restart_mid_call_loses_nothing_and_the_live_page_recovers(team: Team):
     async with watching(team, team.b) as live, talking(team, team.a) as (tab, caller):
         conversation_id = tab.conversation_id
