@@ -1,9 +1,15 @@
-"""REST calls to the Realtime API through one shared httpx client.
+"""REST calls to the Realtime API through a few shared httpx clients.
 
-The client is created lazily, once per event loop (an httpx client is bound to the loop that
-opened its connections), with explicit timeouts and connection reuse. Base URL and auth style come
-from settings: OpenAI and the local engine take `Authorization: Bearer`, Azure takes `api-key` and
-refuses the multipart form, so for Azure `create_call` mints an ephemeral key first.
+The clients are created lazily, once per event loop (an httpx client is bound to the loop that
+opened its connections), with explicit timeouts and connection reuse. There are `SHARDS` of them
+with `SHARD_CONNECTIONS` connections each, a request going to the least busy: httpcore's pool
+walks all its connections, for each idle one, whenever a request starts or ends (quadratic in
+the pool's size: at 200 calls in flight on one 256-connection client it was half the process's
+CPU, bench.broker), so small pools side by side cost far less than one large one.
+
+Base URL and auth style come from settings: OpenAI and the local engine take `Authorization:
+Bearer`, Azure takes `api-key` and refuses the multipart form, so for Azure `create_call` mints an
+ephemeral key first.
 """
 
 from __future__ import annotations
@@ -27,9 +33,23 @@ CALL_ID_RE = re.compile(r"rtc_[A-Za-z0-9_-]{1,120}")
 MAX_ANSWER_SDP_BYTES = 64 * 1024
 MAX_JSON_BYTES = 256 * 1024
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
+# Room for issue 6's 200 calls in flight at once, with some to spare, without queueing.
+SHARDS = 8
+SHARD_CONNECTIONS = 32
+
+
+class _Shards:
+    """One loop's clients, with how many requests each has in flight."""
+
+    def __init__(self) -> None:
+        self.clients = [new_client() for _ in range(SHARDS)]
+        self.busy = [0] * SHARDS
+
+    def least_busy(self) -> int:
+        return self.busy.index(min(self.busy))
+
+
+_shards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shards] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -52,26 +72,33 @@ def new_client() -> httpx.AsyncClient:
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
         # Keep every connection the pool opens: with fewer kept than opened, a burst of calls
         # paid a new TCP (and TLS) handshake per offer (bench.broker: 0% reuse at 200 in flight).
-        # Room for issue 6's 200 calls in flight at once, with some to spare, without queueing.
         limits=httpx.Limits(
-            max_connections=256, max_keepalive_connections=256, keepalive_expiry=60
+            max_connections=SHARD_CONNECTIONS,
+            max_keepalive_connections=SHARD_CONNECTIONS,
+            keepalive_expiry=60,
         ),
         follow_redirects=False,
     )
 
 
-def client() -> httpx.AsyncClient:
+def _loop_shards() -> _Shards:
     loop = asyncio.get_running_loop()
-    if loop not in _clients or _clients[loop].is_closed:
-        _clients[loop] = new_client()
-    return _clients[loop]
+    shards = _shards.get(loop)
+    if shards is None or any(each.is_closed for each in shards.clients):
+        shards = _shards[loop] = _Shards()
+    return shards
+
+
+def clients() -> list[httpx.AsyncClient]:
+    """This loop's clients."""
+    return _loop_shards().clients
 
 
 async def close_client() -> None:
-    """Close this loop's client (at shutdown, or between tests)."""
-    existing = _clients.pop(asyncio.get_running_loop(), None)
+    """Close this loop's clients (at shutdown, or between tests)."""
+    existing = _shards.pop(asyncio.get_running_loop(), None)
     if existing is not None:
-        await existing.aclose()
+        await asyncio.gather(*(each.aclose() for each in existing.clients))
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -83,11 +110,16 @@ def auth_headers(key: str) -> dict[str, str]:
 async def _post(path: str, *, key: str, **kwargs: Any) -> httpx.Response:
     url = f"{settings.OPENAI_BASE_URL}{path}"
     headers = auth_headers(key) | kwargs.pop("headers", {})
+    shards = _loop_shards()
+    shard = shards.least_busy()
+    shards.busy[shard] += 1
     try:
-        response = await client().post(url, headers=headers, **kwargs)
+        response = await shards.clients[shard].post(url, headers=headers, **kwargs)
     except httpx.TransportError as exc:
         logger.warning("upstream transport error", extra={"path": path, "error": repr(exc)})
         raise from_transport(exc) from exc
+    finally:
+        shards.busy[shard] -= 1
     if not response.is_success:
         logger.warning(
             "upstream refused",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import pytest
 
 from tests.signaling.stub_upstream import Canned
@@ -187,13 +189,53 @@ async def test_hangup_refuses_a_malformed_call_id(stub):
 
 
 @pytest.mark.asyncio
-async def test_one_client_is_shared_within_an_event_loop(stub):
+async def test_the_clients_are_shared_within_an_event_loop(stub):
     stub.answer("/realtime/calls", CALL_CREATED)
 
-    first = realtime.client()
+    first = realtime.clients()
+    await realtime.create_call(OFFER, config())
     await realtime.create_call(OFFER, config())
 
-    assert realtime.client() is first
+    assert [id(each) for each in realtime.clients()] == [id(each) for each in first]
+    assert len(first) == realtime.SHARDS
+
+
+@pytest.mark.asyncio
+async def test_requests_in_flight_together_go_to_different_clients(settings, monkeypatch):
+    """Small pools side by side, the least busy taking each request (httpcore's pool work per
+    request grows with the square of its size)."""
+    settings.OPENAI_BASE_URL = "http://upstream.test/v1"
+    together = 3
+    arrived: list[int] = []
+    all_in = asyncio.Event()
+    made = iter(range(realtime.SHARDS))
+
+    def client_numbered() -> httpx.AsyncClient:
+        number = next(made)
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            arrived.append(number)
+            if len(arrived) == together:
+                all_in.set()
+            await all_in.wait()  # every request is in flight before any is answered
+            return httpx.Response(
+                201,
+                headers={"content-type": "application/sdp", "location": "/calls/rtc_x"},
+                content=ANSWER,
+            )
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+    monkeypatch.setattr(realtime, "new_client", client_numbered)
+    try:
+        answered = await asyncio.gather(
+            *(realtime.create_call(OFFER, config()) for _ in range(together))
+        )
+    finally:
+        await realtime.close_client()
+
+    assert [call.call_id for call in answered] == ["rtc_x"] * together
+    assert sorted(arrived) == [0, 1, 2]
 
 
 def test_the_browser_may_only_pick_an_offered_voice(settings):
