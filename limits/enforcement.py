@@ -33,11 +33,11 @@ _guards: dict[str, asyncio.Task[None]] = {}
 
 
 def _refusal(user: Any, mode: str) -> str | None:
-    today, month = selectors.period_usage(user, timezone.now())
+    now = selectors.standing(user, timezone.now())
     # A text chat is not a call: only the budgets apply to it.
-    running = selectors.active_calls(user) if mode != "text" else 0
+    running = now.active_calls if mode != "text" else 0
     limits = selectors.effective_limits(user)
-    return rules.refusal(limits, day=today, month=month, active_calls=running)
+    return rules.refusal(limits, day=now.today, month=now.month, active_calls=running)
 
 
 def check(user: Any, mode: str) -> None:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Prefetch, Q, QuerySet
+from django.db.models import F, Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -24,12 +24,11 @@ def global_limits() -> Limits:
 
 def policy_for(user: Any) -> LimitPolicy | None:
     """The user's own policy, else the first of their groups' by group name (documented in the
-    README: a deterministic choice the admin can see, rather than a per-field mix of groups)."""
-    own = LimitPolicy.objects.filter(user=user).first()
-    if own is not None:
-        return own
-    groups = LimitPolicy.objects.filter(group__user=user).order_by("group__name")
-    return groups.first()
+    README: a deterministic choice the admin can see, rather than a per-field mix of groups).
+    One query: every call's admission reads it."""
+    candidates = LimitPolicy.objects.filter(Q(user=user) | Q(group__user=user))
+    # A group's policy has no user: own policy first, then the groups' by name.
+    return candidates.order_by(F("user").asc(nulls_last=True), "group__name").first()
 
 
 def effective_limits(user: Any) -> Limits:
@@ -51,9 +50,15 @@ def conversation_cost(conversation: Conversation) -> float:
 
 def call_seconds(conversation: Conversation, now: datetime) -> float:
     """Voice time: from start to end (to now while running). Text chats use no minutes."""
-    if conversation.transport != Conversation.Transport.WEBRTC:
+    return _seconds(conversation.transport, conversation.started_at, conversation.ended_at, now)
+
+
+def _seconds(
+    transport: str, started_at: datetime, ended_at: datetime | None, now: datetime
+) -> float:
+    if transport != Conversation.Transport.WEBRTC:
         return 0.0
-    return max(((conversation.ended_at or now) - conversation.started_at).total_seconds(), 0.0)
+    return max(((ended_at or now) - started_at).total_seconds(), 0.0)
 
 
 def _started_since(user: Any, since: datetime) -> QuerySet[Conversation]:
@@ -85,6 +90,43 @@ def period_usage(user: Any, now: datetime) -> tuple[Usage, Usage]:
     conversations = _conversations(user, month)
     todays = [c for c in conversations if c.started_at >= today]
     return _sum(todays, now), _sum(conversations, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What admitting a new call reads: usage today and this month, and the voice calls running."""
+
+    today: Usage
+    month: Usage
+    active_calls: int
+
+
+def standing(user: Any, now: datetime) -> Standing:
+    """`period_usage(user, now)` and `active_calls(user)`, in one query of plain values (no model
+    instances, no prefetch): it runs in the transaction that opens every call."""
+    today_start, month_start = period_starts(now)
+    voice = Conversation.Transport.WEBRTC
+    rows = (
+        Conversation.objects.owned_by(user)
+        # This month's, and calls still running from before it (they count as running only).
+        .filter(Q(started_at__gte=month_start) | Q(ended_at=None, transport=voice))
+        .order_by()
+        .values_list("pk", "started_at", "ended_at", "transport", "model", "responses__usage")
+    )
+    seen: set[int] = set()
+    today, month, running = Usage(), Usage(), 0
+    for pk, started_at, ended_at, transport, model, usage in rows:  # one row per response
+        price = settings.REALTIME_PRICES.get(model)
+        used = Usage(cost_usd=pricing.response_cost(usage, price) if price and usage else 0.0)
+        if pk not in seen:
+            seen.add(pk)
+            running += transport == voice and ended_at is None
+            used = _plus(used, Usage(seconds=_seconds(transport, started_at, ended_at, now)))
+        if started_at >= month_start:
+            month = _plus(month, used)
+            if started_at >= today_start:
+                today = _plus(today, used)
+    return Standing(today=today, month=month, active_calls=running)
 
 
 # A call that ended this long ago is settled: its minutes and cost are final, so a running call's
