@@ -98,6 +98,7 @@ async def brokered_call(upstream_is_engine: Engine, owner: Any) -> AsyncIterator
     caller = Caller()
     state = await calls.start_call(owner=owner, mode="brokered", voice=None)
     await caller.accept(await calls.answer_offer(state, await caller.offer()))
+    await calls.connected(state)  # as the consumer does once the answer is sent
     await caller.wait_for("session.created")
     yield BrokeredCall(state, caller)
     await caller.close()
