@@ -122,7 +122,10 @@ if REDIS_URL:
                 # redis-py 8 reads with a 5 s timeout by default, the same 5 s channels_redis
                 # blocks waiting for a message: every idle socket then failed with "Timeout
                 # reading" and Daphne closed it (1011). A longer read timeout lets the wait end.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # redis-py 8's pool refuses a command past max_connections (default 100)
+                # rather than waiting: at 200 calls in flight group_add/group_send failed with
+                # "Too many connections" and call.start closed the socket 4503 (bench.broker).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}],
                 "capacity": 1000,
                 "expiry": 60,
             },
