@@ -186,10 +186,14 @@ class Recording:
     usages: dict[str, ResponseUsage] = field(default_factory=dict)
 
     def _confirm(self, revision: int) -> None:
-        # Rows created without their primary key (a backend that cannot return it) could not
-        # be updated later from here: such a recording reloads instead.
-        if all(row.pk is not None for row in self.turns.values()):
-            self.revision = revision
+        # Kept only while small enough to hold between batches (it is per socket), and only with
+        # every row's primary key (a backend that cannot return it: updates need it). Otherwise
+        # emptied, and the next batch reads the record as if there were no recording.
+        too_many = len(self.turns) > MAX_KEPT_TURNS
+        if too_many or any(row.pk is None for row in self.turns.values()):
+            self.turns, self.usages, self.transcript = {}, {}, Transcript()
+            return
+        self.revision = revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,9 @@ class Batch:
 # A recording remembers every event id it was fed (so a resent batch is skipped early); past
 # this many it is reloaded, which forgets them (feeding an event again still changes nothing).
 MAX_REMEMBERED_EVENTS = 20_000
+# Past this many turns (hours of talk) a recording is not kept between batches: each batch reads
+# the record again, as without one, rather than every such socket holding it all in memory.
+MAX_KEPT_TURNS = 2_000
 
 
 @transaction.atomic

@@ -201,3 +201,19 @@ def test_batches_refuse_an_unknown_source_before_writing_anything(owner) -> None
     with pytest.raises(ValueError, match="carrier pigeon"):
         services.record_batches(batches=batches)
     assert conversation.turns.count() == 0
+
+
+def test_a_recording_of_a_very_long_call_is_not_kept_between_batches(owner, monkeypatch) -> None:
+    monkeypatch.setattr(services, "MAX_KEPT_TURNS", 3)
+    conversation = start(owner)
+    recording = services.Recording(conversation.pk, "browser")
+    record(conversation, U1, recording=recording)
+    kept = (recording.revision, len(recording.turns))
+    record(conversation, U2_BROWSER, recording=recording)
+
+    assert kept == (1, 2)
+    assert (recording.revision, recording.turns, recording.usages) == (None, {}, {})
+    with CaptureQueriesContext(connection) as third:
+        record(conversation, U3, recording=recording)
+    assert len(turn_reads(third)) == 1
+    assert [t[0] for t in record_state(conversation)[1]] == ["u1", "a1", "u2", "a2", "u3", "a3"]
