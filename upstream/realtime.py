@@ -34,8 +34,8 @@ MAX_ANSWER_SDP_BYTES = 64 * 1024
 MAX_JSON_BYTES = 256 * 1024
 
 # Room for issue 6's 200 calls in flight at once, with some to spare, without queueing.
-SHARDS = 8
-SHARD_CONNECTIONS = 32
+SHARDS = 16
+SHARD_CONNECTIONS = 16
 
 
 class _Shards:
