@@ -7,7 +7,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Max, Prefetch, Q, QuerySet
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -102,31 +115,43 @@ class Standing:
 
 
 def standing(user: Any, now: datetime) -> Standing:
-    """`period_usage(user, now)` and `active_calls(user)`, in one query of plain values (no model
-    instances, no prefetch): it runs in the transaction that opens every call."""
+    """`period_usage(user, now)` and `active_calls(user)` in two queries whose cost in Python
+    does not grow with the month's calls: the minutes and the running calls summed by the
+    database, then the usage rows (priced here: a price is per token kind of the raw usage). It
+    runs in the transaction that opens every call."""
     today_start, month_start = period_starts(now)
-    voice = Conversation.Transport.WEBRTC
-    rows = (
-        Conversation.objects.owned_by(user)
-        # This month's, and calls still running from before it (they count as running only).
-        .filter(Q(started_at__gte=month_start) | Q(ended_at=None, transport=voice))
-        .order_by()
-        .values_list("pk", "started_at", "ended_at", "transport", "model", "responses__usage")
+    voice = Q(transport=Conversation.Transport.WEBRTC)
+    # `call_seconds` counts a negative length (clocks apart) as 0: such rows are left out.
+    counted = voice & (
+        Q(ended_at__gte=F("started_at")) | Q(ended_at=None, started_at__lte=Value(now))
     )
-    seen: set[int] = set()
-    today, month, running = Usage(), Usage(), 0
-    for pk, started_at, ended_at, transport, model, usage in rows:  # one row per response
+    length = ExpressionWrapper(
+        Coalesce("ended_at", Value(now, output_field=DateTimeField())) - F("started_at"),
+        output_field=DurationField(),
+    )
+    totals = Conversation.objects.owned_by(user).aggregate(
+        month=Sum(length, filter=counted & Q(started_at__gte=month_start)),
+        today=Sum(length, filter=counted & Q(started_at__gte=today_start)),
+        running=Count("pk", filter=voice & Q(ended_at=None)),
+    )
+    usage_rows = ResponseUsage.objects.filter(
+        conversation__owner=user, conversation__started_at__gte=month_start
+    ).values_list("conversation__model", "conversation__started_at", "usage")
+    cost_today = cost_month = 0.0
+    for model, started_at, usage in usage_rows:
         price = settings.REALTIME_PRICES.get(model)
-        used = Usage(cost_usd=pricing.response_cost(usage, price) if price and usage else 0.0)
-        if pk not in seen:
-            seen.add(pk)
-            running += transport == voice and ended_at is None
-            used = _plus(used, Usage(seconds=_seconds(transport, started_at, ended_at, now)))
-        if started_at >= month_start:
-            month = _plus(month, used)
-            if started_at >= today_start:
-                today = _plus(today, used)
-    return Standing(today=today, month=month, active_calls=running)
+        cost = pricing.response_cost(usage, price) if price is not None else 0.0
+        cost_month += cost
+        cost_today += cost if started_at >= today_start else 0.0
+    return Standing(
+        today=Usage(seconds=_total_seconds(totals["today"]), cost_usd=cost_today),
+        month=Usage(seconds=_total_seconds(totals["month"]), cost_usd=cost_month),
+        active_calls=totals["running"],
+    )
+
+
+def _total_seconds(summed: timedelta | None) -> float:
+    return summed.total_seconds() if summed is not None else 0.0
 
 
 # A call that ended this long ago is settled: its minutes and cost are final, so a running call's
