@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
-from django.db import connections
+from django.db import close_old_connections, connections
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,5 +35,20 @@ async def run(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Await `func(*args, **kwargs)`, one unit of ORM work (usually one transaction), off the
     event loop: on the executor's threads with PostgreSQL's pool, on the one
     thread-sensitive thread otherwise. Old connections are closed around it as Channels does."""
-    work = database_sync_to_async(func, thread_sensitive=not parallel())
-    return await work(*args, **kwargs)
+    work = database_sync_to_async(_unit, thread_sensitive=not parallel())
+    return await work(func, *args, **kwargs)
+
+
+def _unit(func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`func`, with the thread's connection given back to the pool when it is done.
+
+    Channels closes old connections around the call too, but outside the context asgiref (3.13)
+    runs the function in: off the thread-sensitive thread that close saw another thread-local
+    slot, so every unit of work kept its pooled connection checked out until the pool ran dry
+    (PoolTimeout after ~20 calls; tests/conversations/test_db.py). Closing inside the function's
+    own context returns it."""
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        close_old_connections()

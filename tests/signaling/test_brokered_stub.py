@@ -7,6 +7,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connection
 
 from conversations import services
 from conversations.models import Conversation, Turn
@@ -68,7 +69,8 @@ async def start_brokered(stub, cookie) -> tuple[SignalingClient, int]:
 
 async def test_brokered_call_posts_the_offer_and_ends_with_a_hangup(stub, owner_cookie, owner):
     client, pk = await start_brokered(stub, owner_cookie)
-    active = await conversation(pk)
+    # The answer goes to the browser before the call is recorded as connected.
+    active = await eventually(lambda: conversation(pk), lambda c: c.status != "connecting")
 
     ended = await client.request({"type": "call.end"}, "call.ended")
 
@@ -86,6 +88,22 @@ async def test_brokered_call_posts_the_offer_and_ends_with_a_hangup(stub, owner_
     assert b'"voice": "cedar"' in stub.seen[0].body
     assert await client.nothing_more()
     await client.close()
+
+
+def _pool_checked_out() -> int:
+    pool = getattr(connection, "pool", None)
+    stats = pool.get_stats() if pool else {}
+    return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+
+async def test_calls_give_their_database_connections_back(stub, owner_cookie):
+    # With PostgreSQL's pool, a connection kept per unit of work (as asgiref 3.13's contexts
+    # made Channels' clean-up miss) ran the pool dry after ~20 calls: PoolTimeout for everyone.
+    before = _pool_checked_out()
+    for _ in range(3):
+        client, _pk = await start_brokered(stub, owner_cookie)
+        await end(client)
+    assert _pool_checked_out() == before
 
 
 @pytest.mark.parametrize(
