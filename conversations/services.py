@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -98,7 +98,8 @@ def start_conversation(
     _check_choice("transport", transport, Conversation.Transport.values)
     _check_choice("mode", mode, Conversation.Mode.values)
     if admit is not None:
-        _lock_owner(owner)
+        if connection.features.has_select_for_update:
+            _lock_owner(owner)  # (SQLite's IMMEDIATE transactions already serialise writers)
         admit()
     return Conversation.objects.create(
         owner=owner,

@@ -34,10 +34,15 @@ _guards: dict[str, asyncio.Task[None]] = {}
 
 
 def _refusal(user: Any, mode: str) -> str | None:
-    now = selectors.standing(user, timezone.now())
-    # A text chat is not a call: only the budgets apply to it.
-    running = now.active_calls if mode != "text" else 0
     limits = selectors.effective_limits(user)
+    # A text chat is not a call: only the budgets apply to it.
+    voice = mode != "text"
+    if not rules.has_budget(limits):
+        # Nothing to sum: the month's usage was most of an admission's cost (bench.broker).
+        running = selectors.active_calls(user) if voice else 0
+        return rules.refusal(limits, day=rules.Usage(), month=rules.Usage(), active_calls=running)
+    now = selectors.standing(user, timezone.now())
+    running = now.active_calls if voice else 0
     return rules.refusal(limits, day=now.today, month=now.month, active_calls=running)
 
 
@@ -64,18 +69,22 @@ def _nearest_end_of(
     *,
     idle: bool = True,
 ) -> tuple[str, float]:
-    # The running-call cache, not `period_usage`: this runs every few seconds for every call.
-    today, month = usage.at(user, now)
+    limits = selectors.effective_limits(user)
+    today = month = rules.Usage()
+    call_cost = 0.0
+    if rules.has_budget(limits):  # (usage and cost matter only to budgets)
+        # The running-call cache, not `period_usage`: this runs every few seconds for every call.
+        today, month = usage.at(user, now)
+        call_cost = selectors.conversation_cost(conversation)
     # Without `idle` the call counts as just heard, so the idle timeout is never the one reached.
     quiet = (now - selectors.last_activity(conversation)).total_seconds() if idle else 0.0
     snapshot = rules.CallSnapshot(
         elapsed=(now - conversation.started_at).total_seconds(),
         quiet=quiet,
-        call_cost_usd=selectors.conversation_cost(conversation),
+        call_cost_usd=call_cost,
         day=today,
         month=month,
     )
-    limits = selectors.effective_limits(user)
     return rules.nearest_end(
         limits, snapshot, upstream_max_seconds=settings.REALTIME_MAX_SESSION_SECONDS
     )

@@ -51,6 +51,12 @@ class CallSnapshot:
     month: Usage
 
 
+def has_budget(limits: Limits) -> bool:
+    """Whether any minutes or cost budget is set: without one, usage neither refuses nor ends."""
+    minutes = limits.daily_minutes or limits.monthly_minutes
+    return bool(minutes or limits.daily_cost_cents or limits.monthly_cost_cents)
+
+
 def refusal(limits: Limits, *, day: Usage, month: Usage, active_calls: int) -> str | None:
     """Why a new call may not start, as a coded reason; None when it may."""
     if active_calls >= limits.max_concurrent_calls:

@@ -11,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Conversation
-from limits import selectors
+from limits import enforcement, selectors
+from signaling.messages import ProtocolError
 from tests.limits.test_running_usage import NOW, call, respond, same
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +65,28 @@ def test_standing_is_two_queries_however_many_conversations(owner):
         selectors.standing(owner, NOW)
 
     assert len(queries) == 2
+
+
+def test_without_a_budget_admission_reads_no_usage(owner, settings, django_assert_num_queries):
+    for budget in ("DAILY_MINUTES", "MONTHLY_MINUTES", "DAILY_COST_CENTS", "MONTHLY_COST_CENTS"):
+        setattr(settings, f"LIMITS_{budget}", 0)
+    settings.LIMITS_MAX_CONCURRENT_CALLS = 1
+    call(owner, NOW - timedelta(hours=1), seconds=600)  # ended: neither summed nor counted
+    enforcement.check(owner, "brokered")
+
+    Conversation.objects.create(owner=owner, transport="webrtc", mode="brokered")  # running
+    # The user's policy and the running calls: the month's usage is not read.
+    with django_assert_num_queries(2), pytest.raises(ProtocolError) as refused:
+        enforcement.check(owner, "brokered")
+
+    assert refused.value.code == "too_many_calls"
+
+
+def test_with_a_budget_admission_sums_the_usage(owner, settings):
+    settings.LIMITS_DAILY_MINUTES = 10
+    call(owner, datetime.now(UTC) - timedelta(seconds=1), seconds=600)  # ten minutes today
+
+    with pytest.raises(ProtocolError) as refused:
+        enforcement.check(owner, "text")
+
+    assert refused.value.code == "budget_exceeded"
