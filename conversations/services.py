@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -91,15 +90,13 @@ def start_conversation(
 ) -> Conversation:
     """A new conversation, connecting until `mark_connected`.
 
-    `admit`, when given, runs first in the same transaction with the owner's row locked, and
-    raises to refuse: two starts for one owner (two tabs) are then checked one after the other,
-    the second seeing the first's conversation. (SQLite needs no row lock: its transactions
-    begin IMMEDIATE, one writer at a time, voiceapp/settings.py.)"""
+    `admit`, when given, runs first in the same transaction and raises to refuse. It must
+    serialise the starts of one owner (two tabs), so that the second sees the first's
+    conversation: `limits.enforcement.check` reads with the owner's row locked. (SQLite needs no
+    row lock: its transactions begin IMMEDIATE, one writer at a time, voiceapp/settings.py.)"""
     _check_choice("transport", transport, Conversation.Transport.values)
     _check_choice("mode", mode, Conversation.Mode.values)
     if admit is not None:
-        if connection.features.has_select_for_update:
-            _lock_owner(owner)  # (SQLite's IMMEDIATE transactions already serialise writers)
         admit()
     return Conversation.objects.create(
         owner=owner,
@@ -109,11 +106,6 @@ def start_conversation(
         voice=voice,
         instructions=instructions,
     )
-
-
-def _lock_owner(owner: Any) -> None:
-    user_model = get_user_model()
-    list(user_model.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
 
 
 # The status changes below are one conditional UPDATE each, with the rules in SQL: no lock, read

@@ -34,15 +34,13 @@ _guards: dict[str, asyncio.Task[None]] = {}
 
 
 def _refusal(user: Any, mode: str) -> str | None:
-    limits = selectors.effective_limits(user)
+    limits, running = selectors.admission(user)
     # A text chat is not a call: only the budgets apply to it.
-    voice = mode != "text"
+    running = running if mode != "text" else 0
     if not rules.has_budget(limits):
         # Nothing to sum: the month's usage was most of an admission's cost (bench.broker).
-        running = selectors.active_calls(user) if voice else 0
         return rules.refusal(limits, day=rules.Usage(), month=rules.Usage(), active_calls=running)
     now = selectors.standing(user, timezone.now())
-    running = now.active_calls if voice else 0
     return rules.refusal(limits, day=now.today, month=now.month, active_calls=running)
 
 
@@ -50,7 +48,8 @@ def check(user: Any, mode: str) -> None:
     """Raise ProtocolError (`budget_exceeded`, `too_many_calls`) when the user may not call now.
 
     For a voice call, run it inside the transaction that opens the conversation (the `admit`
-    of `signaling.calls.start_call`), or two calls started at once would both pass."""
+    of `signaling.calls.start_call`): there its first read locks the user's row
+    (`selectors.admission`), so two calls started at once are checked one after the other."""
     code = _refusal(user, mode)
     if code is not None:
         raise ProtocolError(code, rules.MESSAGES[code])
