@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import (
     Count,
@@ -16,11 +18,9 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Max,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
 )
@@ -63,36 +63,41 @@ def _merged(policy: LimitPolicy | None) -> Limits:
 
 def admission(user: Any) -> tuple[Limits, int]:
     """The user's effective limits and running voice calls (`active_calls`): what admitting a
-    call reads, in one query while the user has no policy (two with one), where separate reads
-    took two. In a transaction on a database with row locks, the user's row is locked first:
-    two starts of one user (two tabs) are then admitted one after the other."""
-    row = get_user_model().objects.filter(pk=user.pk)
+    call reads, in one query while the user has no policy (two with one). In a transaction on a
+    database with row locks, the user's row is locked first: two starts of one user (two tabs)
+    are then admitted one after the other."""
     if connection.in_atomic_block and connection.features.has_select_for_update:
         # A statement of its own: PostgreSQL reads the rest of a locking statement with the
         # snapshot taken before it waited, which misses the call the lock's holder committed
         # (tests/limits/test_admission.py fails with the lock folded into the read).
-        list(row.select_for_update().values_list("pk", flat=True))
-    running = Conversation.objects.filter(
-        owner=OuterRef("pk"), ended_at=None, transport=Conversation.Transport.WEBRTC
-    )
-    found = row.annotate(
-        running=Coalesce(Subquery(_counted(running)), 0),
-        own_policy=Subquery(LimitPolicy.objects.filter(user=OuterRef("pk")).values("pk")[:1]),
-        group_policy=Subquery(
-            LimitPolicy.objects.filter(group__user=OuterRef("pk"))
-            .order_by("group__name")
-            .values("pk")[:1]
-        ),
-    ).values_list("running", "own_policy", "group_policy")
-    active, own, group = found.get()
+        users = get_user_model().objects.select_for_update().filter(pk=user.pk)
+        list(users.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_admission_sql(), [user.pk, Conversation.Transport.WEBRTC, user.pk, user.pk])
+        active, own, group = cursor.fetchone()
     policy_id = own or group
     policy = LimitPolicy.objects.get(pk=policy_id) if policy_id is not None else None
     return _merged(policy), active
 
 
-def _counted(rows: QuerySet[Any]) -> QuerySet[Any]:
-    """`rows` counted, as a subquery's one value."""
-    return rows.order_by().values("owner").annotate(n=Count("pk")).values("n")
+@functools.cache
+def _admission_sql() -> str:
+    """`active_calls`, the user's own policy and their first group's by name (`policy_for`), as
+    one statement written out: built by the ORM, the same query took most of an admission's CPU
+    (two thirds of it compiling; bench.broker, py-spy). tests/limits/test_policy.py and
+    test_standing.py hold it to what those selectors read."""
+    name = connection.ops.quote_name
+    conversations = name(Conversation._meta.db_table)
+    policies = name(LimitPolicy._meta.db_table)
+    memberships = name(get_user_model().groups.through._meta.db_table)
+    groups = name(Group._meta.db_table)
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {conversations} WHERE owner_id = %s"
+        " AND ended_at IS NULL AND transport = %s),"
+        f" (SELECT id FROM {policies} WHERE user_id = %s),"
+        f" (SELECT p.id FROM {policies} p JOIN {memberships} m ON m.group_id = p.group_id"
+        f" JOIN {groups} g ON g.id = p.group_id WHERE m.user_id = %s ORDER BY g.name LIMIT 1)"
+    )
 
 
 def conversation_cost(conversation: Conversation) -> float:
