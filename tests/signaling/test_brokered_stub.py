@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import channels.consumer
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
@@ -104,6 +105,23 @@ async def test_calls_give_their_database_connections_back(stub, owner_cookie):
         client, _pk = await start_brokered(stub, owner_cookie)
         await end(client)
     assert _pool_checked_out() == before
+
+
+async def test_messages_skip_channels_extra_hop_to_the_database_thread(
+    stub, owner_cookie, monkeypatch
+):
+    # Channels awaits `aclose_old_connections()` (a thread hop) before every handler; the
+    # consumer's database work cleans up after itself, so its messages go without it.
+    hops = []
+
+    async def counted() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    client, _pk = await start_brokered(stub, owner_cookie)
+    await end(client)
+
+    assert hops == []
 
 
 @pytest.mark.parametrize(
