@@ -160,10 +160,11 @@ class RawHttp:
         try:
             async with asyncio.timeout(MESSAGE_TIMEOUT):
                 status, headers, body = await read_response(reader)
-        except asyncio.IncompleteReadError as exc:
-            if not reused or exc.partial:
+        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+            if not reused or getattr(exc, "partial", b""):
                 raise
-            # Closed by the server just as it was reused: once more on a new connection.
+            # Closed (or reset) by the server just as it was reused: once more on a new
+            # connection, as a browser does.
             writer.close()
             return await self.send(request)
         if headers.get("connection", "").lower() == "close":

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -94,6 +95,15 @@ def running_engine(*, embedded: bool = False, **settings: str) -> Iterator[Engin
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def as_upstream(settings: Any, engine: Engine) -> Engine:
+    """Make `engine`, running in its own process, the upstream of the app under test (pytest's
+    `settings` fixture undoes it after the test)."""
+    settings.OPENAI_BASE_URL = engine.base_url
+    settings.REALTIME_API_KEY = engine.key
+    settings.LOCAL_REALTIME_ENABLED = False  # not embedded in the app here
+    return engine
 
 
 @pytest.fixture(scope="session")

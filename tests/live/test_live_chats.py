@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 from live.sweeper import STALE, sweep
-from tests.engine.conftest import Engine
+from tests.engine.conftest import Engine, as_upstream
 from tests.live.client import LiveClient
 from tests.live.test_sweeper import LONG_AGO, STALE_AFTER, state
 from tests.signaling.client import SignalingClient, eventually
@@ -26,9 +26,7 @@ QUESTION = "Tell me about the weather in London."
 
 @pytest.fixture
 def upstream_is_engine(settings, engine: Engine) -> Engine:
-    settings.OPENAI_BASE_URL = engine.base_url
-    settings.REALTIME_API_KEY = engine.key
-    return engine
+    return as_upstream(settings, engine)
 
 
 async def engine_sessions(engine: Engine) -> int:

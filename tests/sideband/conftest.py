@@ -26,6 +26,7 @@ from tests.engine.conftest import (
     SERVER_KEY,
     Engine,
     _wait_until_answering,
+    as_upstream,
 )
 from tests.environment import free_port
 from tests.live.conftest import team  # noqa: F401  (the cross-process deployment)
@@ -68,12 +69,7 @@ def standalone_engine() -> Iterator[Engine]:
 
 @pytest.fixture
 def upstream_is_engine(settings: Any, standalone_engine: Engine) -> Engine:
-    engine = standalone_engine
-    settings.OPENAI_BASE_URL = engine.base_url
-    settings.REALTIME_API_KEY = engine.key
-    # The engine runs in its own process here, not embedded in the app under test.
-    settings.LOCAL_REALTIME_ENABLED = False
-    return engine
+    return as_upstream(settings, standalone_engine)
 
 
 @pytest.fixture

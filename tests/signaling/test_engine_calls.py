@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from conversations.models import Conversation
 from signaling import messages
 from tests.engine.client import Caller
-from tests.engine.conftest import Engine, spoken
+from tests.engine.conftest import Engine, as_upstream, spoken
 from tests.signaling.client import SignalingClient
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -23,11 +23,7 @@ SENTENCE = "The weather is nice and sunny in London."
 
 @pytest.fixture
 def upstream_is_engine(settings, engine: Engine) -> Engine:
-    settings.OPENAI_BASE_URL = engine.base_url
-    settings.REALTIME_API_KEY = engine.key
-    # The engine runs in its own process here, not embedded in the app under test.
-    settings.LOCAL_REALTIME_ENABLED = False
-    return engine
+    return as_upstream(settings, engine)
 
 
 @database_sync_to_async
