@@ -32,27 +32,46 @@ logger = logging.getLogger(__name__)
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 _guards: dict[str, asyncio.Task[None]] = {}
 
+# Without a budget only the call's own clock and silence can end it, and neither comes sooner
+# than its limits say: its guard sleeps until the next warning point rather than checking every
+# LIMITS_CHECK_SECONDS, though at most this long, so that a policy changed meanwhile applies.
+UNBUDGETED_CHECK_SECONDS = 60.0
 
-def _refusal(user: Any, mode: str) -> str | None:
+
+def _refusal(user: Any, mode: str) -> tuple[str | None, rules.Limits]:
     limits, running = selectors.admission(user)
     # A text chat is not a call: only the budgets apply to it.
     running = running if mode != "text" else 0
     if not rules.has_budget(limits):
         # Nothing to sum: the month's usage was most of an admission's cost (bench.broker).
-        return rules.refusal(limits, day=rules.Usage(), month=rules.Usage(), active_calls=running)
+        none = rules.Usage()
+        return rules.refusal(limits, day=none, month=none, active_calls=running), limits
     now = selectors.standing(user, timezone.now())
-    return rules.refusal(limits, day=now.today, month=now.month, active_calls=running)
+    return rules.refusal(limits, day=now.today, month=now.month, active_calls=running), limits
 
 
-def check(user: Any, mode: str) -> None:
+def check(user: Any, mode: str) -> rules.Limits:
     """Raise ProtocolError (`budget_exceeded`, `too_many_calls`) when the user may not call now.
 
     For a voice call, run it inside the transaction that opens the conversation (the `admit`
     of `signaling.calls.start_call`): there its first read locks the user's row
-    (`selectors.admission`), so two calls started at once are checked one after the other."""
-    code = _refusal(user, mode)
+    (`selectors.admission`), so two calls started at once are checked one after the other.
+    Returns the user's limits, which the call's guard starts from."""
+    code, limits = _refusal(user, mode)
     if code is not None:
         raise ProtocolError(code, rules.MESSAGES[code])
+    return limits
+
+
+class Admission:
+    """`check` as the `admit` of `signaling.calls.start_call`, keeping the limits it read."""
+
+    def __init__(self, user: Any, mode: str) -> None:
+        self.user, self.mode = user, mode
+        self.limits: rules.Limits | None = None
+
+    def __call__(self) -> None:
+        self.limits = check(self.user, self.mode)
 
 
 async def admit(*, user: Any, mode: str) -> None:
@@ -67,7 +86,9 @@ def _nearest_end_of(
     usage: selectors.RunningUsage,
     *,
     idle: bool = True,
-) -> tuple[str, float]:
+) -> tuple[str, float, bool]:
+    """The limit that ends the call first, the seconds left before it, and whether the user has
+    a budget (which other calls of theirs spend too)."""
     limits = selectors.effective_limits(user)
     today = month = rules.Usage()
     call_cost = 0.0
@@ -84,24 +105,37 @@ def _nearest_end_of(
         day=today,
         month=month,
     )
-    return rules.nearest_end(
+    reason, left = rules.nearest_end(
         limits, snapshot, upstream_max_seconds=settings.REALTIME_MAX_SESSION_SECONDS
     )
+    return reason, left, rules.has_budget(limits)
 
 
 @database_sync_to_async
 def _nearest_end(
     conversation_id: int, user: Any, usage: selectors.RunningUsage
-) -> tuple[str, float]:
+) -> tuple[str, float, bool]:
     conversation = Conversation.objects.get(pk=conversation_id)
     return _nearest_end_of(conversation, user, timezone.now(), usage)
 
 
-def _delay(left: float) -> float:
+def _delay(left: float, *, budgeted: bool) -> float:
     """Sleep until the next check, the warning point or the end, whichever comes first."""
     warning = settings.LIMITS_WARNING_SECONDS
     until_next = left - warning if left > warning else left
-    return max(min(settings.LIMITS_CHECK_SECONDS, until_next), 0.05)
+    most = settings.LIMITS_CHECK_SECONDS if budgeted else UNBUDGETED_CHECK_SECONDS
+    return max(min(most, until_next), 0.05)
+
+
+def _first_delay(limits: rules.Limits | None) -> float:
+    """Until a call's first check: soon, unless its limits are known (from its admission; not
+    for a resumed call) without a budget, and its earliest warning point is further away."""
+    soon = min(settings.LIMITS_CHECK_SECONDS, 1.0)
+    if limits is None or rules.has_budget(limits):
+        return soon
+    clock = (limits.max_call_seconds, limits.idle_timeout_seconds)
+    earliest = min(*clock, settings.REALTIME_MAX_SESSION_SECONDS)
+    return max(soon, min(UNBUDGETED_CHECK_SECONDS, earliest - settings.LIMITS_WARNING_SECONDS))
 
 
 async def _end(state: calls.CallState, reason: str, send_json: SendJson) -> None:
@@ -122,7 +156,7 @@ class _Guard:
 
 async def _check(state: calls.CallState, guard: _Guard) -> float:
     """One look at the call's limits; returns how long to sleep before the next."""
-    reason, left = await _nearest_end(state.conversation_id, guard.user, guard.usage)
+    reason, left, budgeted = await _nearest_end(state.conversation_id, guard.user, guard.usage)
     send_json, warned = guard.send_json, guard.warned
     if state.ended:
         return 0.0
@@ -137,12 +171,14 @@ async def _check(state: calls.CallState, guard: _Guard) -> float:
         )
     elif left > settings.LIMITS_WARNING_SECONDS:
         warned.discard(reason)  # moved away again (speech resets the idle timer): warn anew
-    return _delay(left)
+    return _delay(left, budgeted=budgeted)
 
 
-async def _watch(state: calls.CallState, user: Any, send_json: SendJson) -> None:
+async def _watch(
+    state: calls.CallState, user: Any, send_json: SendJson, limits: rules.Limits | None
+) -> None:
     kept = _Guard(user, send_json)
-    delay = min(settings.LIMITS_CHECK_SECONDS, 1.0)
+    delay = _first_delay(limits)
     while not state.ended:
         # Each sleep a little shorter at random (never past a warning point or the end): calls
         # started together would otherwise check in step, a burst of queries every few seconds
@@ -158,10 +194,18 @@ async def _watch(state: calls.CallState, user: Any, send_json: SendJson) -> None
             delay = settings.LIMITS_CHECK_SECONDS
 
 
-def guard(holder: str, state: calls.CallState, *, user: Any, send_json: SendJson) -> None:
-    """Run the limits of `state` for the socket `holder` (its channel name) until it ends."""
+def guard(
+    holder: str,
+    state: calls.CallState,
+    *,
+    user: Any,
+    send_json: SendJson,
+    limits: rules.Limits | None = None,
+) -> None:
+    """Run the limits of `state` for the socket `holder` (its channel name) until it ends;
+    `limits`, when known, are those its admission read."""
     release(holder)
-    task = asyncio.get_running_loop().create_task(_watch(state, user, send_json))
+    task = asyncio.get_running_loop().create_task(_watch(state, user, send_json, limits))
     _guards[holder] = task
     task.add_done_callback(
         lambda done: _guards.pop(holder, None) if _guards.get(holder) is done else None
@@ -182,5 +226,5 @@ def overdue(conversation_id: int, usage: selectors.RunningUsage) -> str | None:
     to the watcher's own quiet timer: its activity is the upstream's events."""
     conversation = Conversation.objects.select_related("owner").get(pk=conversation_id)
     now = timezone.now()
-    reason, left = _nearest_end_of(conversation, conversation.owner, now, usage, idle=False)
+    reason, left, _ = _nearest_end_of(conversation, conversation.owner, now, usage, idle=False)
     return reason if left <= 0 else None

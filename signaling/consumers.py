@@ -7,7 +7,6 @@ AllowedHostsOriginValidator in voiceapp/asgi.py refuses the handshake (HTTP 403 
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -16,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from limits import enforcement
+from limits.rules import Limits
 from signaling import calls, continuation, messages, presence, relay
 from signaling.chat import ChatSession
 from signaling.messages import ProtocolError
@@ -165,13 +165,13 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
         owner, earlier = self.scope["user"], None
         if message.continue_from is not None:  # (each database call is a thread hop: skip it)
             earlier = await continuation.earlier(owner=owner, conversation_id=message.continue_from)
-        admit = functools.partial(enforcement.check, owner, message.mode)
+        admission = enforcement.Admission(owner, message.mode)
         call = await calls.start_call(
-            owner=owner, mode=message.mode, voice=message.voice, admit=admit
+            owner=owner, mode=message.mode, voice=message.voice, admit=admission
         )
         if earlier is not None:
             await continuation.link(conversation_id=call.conversation_id, earlier=earlier)
-        await self._hold(call)
+        await self._hold(call, admission.limits)
         seed = earlier.seed if earlier else None
         await self.send_json(
             messages.call_started(
@@ -206,12 +206,11 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     # --- State guards ---------------------------------------------------------------------
 
-    async def _hold(self, state: calls.CallState) -> None:
+    async def _hold(self, state: calls.CallState, limits: Limits | None = None) -> None:
         await self._join(presence.group_name(state.conversation_id))
         self.call = state
-        enforcement.guard(
-            self.channel_name, state, user=self.scope["user"], send_json=self.send_json
-        )
+        user, send_json = self.scope["user"], self.send_json
+        enforcement.guard(self.channel_name, state, user=user, send_json=send_json, limits=limits)
 
     async def _join(self, group: str) -> None:
         """Join `group`, once more after a failure: the first command on a pooled Redis
