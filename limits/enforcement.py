@@ -90,9 +90,10 @@ def _nearest_end_of(
     """The limit that ends the call first, the seconds left before it, and whether the user has
     a budget (which other calls of theirs spend too)."""
     limits = selectors.effective_limits(user)
+    budgeted = rules.has_budget(limits)
     today = month = rules.Usage()
     call_cost = 0.0
-    if rules.has_budget(limits):  # (usage and cost matter only to budgets)
+    if budgeted:  # (usage and cost matter only to budgets)
         # The running-call cache, not `period_usage`: this runs every few seconds for every call.
         today, month = usage.at(user, now)
         call_cost = selectors.conversation_cost(conversation)
@@ -108,7 +109,7 @@ def _nearest_end_of(
     reason, left = rules.nearest_end(
         limits, snapshot, upstream_max_seconds=settings.REALTIME_MAX_SESSION_SECONDS
     )
-    return reason, left, rules.has_budget(limits)
+    return reason, left, budgeted
 
 
 @database_sync_to_async
