@@ -22,7 +22,11 @@ async def refusal(cookie: str | None) -> dict:
     client = LiveClient(cookie)
     connected, _ = await client.communicator.connect()
     assert connected
-    return await client.communicator.receive_output()
+    closing = await client.communicator.receive_output()
+    # Closed as the browser does, so that the consumer ends here: left running, it was cancelled
+    # with the test's event loop, once hanging CI there (in the Redis layer's receive).
+    await client.close()
+    return closing
 
 
 async def test_signed_in_users_who_are_not_staff_are_refused_with_4403(stranger_cookie):

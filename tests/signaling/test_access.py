@@ -15,6 +15,7 @@ async def test_anonymous_sockets_are_closed_with_4401():
 
     connected, _ = await client.communicator.connect()
     closing = await client.communicator.receive_output()
+    await client.communicator.disconnect()  # as the browser does (see tests/live/test_live_socket)
 
     assert connected
     assert closing == {"type": "websocket.close", "code": messages.CLOSE_UNAUTHENTICATED}
@@ -24,8 +25,10 @@ async def test_a_stale_session_cookie_counts_as_anonymous():
     client = SignalingClient(cookie="not-a-session")
 
     await client.communicator.connect()
+    closing = await client.communicator.receive_output()
+    await client.communicator.disconnect()
 
-    assert (await client.communicator.receive_output())["code"] == messages.CLOSE_UNAUTHENTICATED
+    assert closing["code"] == messages.CLOSE_UNAUTHENTICATED
 
 
 @pytest.mark.parametrize(
