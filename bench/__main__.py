@@ -22,6 +22,8 @@ SCRIPTS: dict[str, list[str]] = {
         "--levels",
         "1",
         "4",
+        "--calls-up",
+        "4",
         "--samples",
         "8",
         "--engine-levels",

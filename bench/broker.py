@@ -6,11 +6,18 @@ Paths, all posting to one stub upstream that answers at once (bench/stub_upstrea
   call.start in direct mode → call.key), SQLite database, as deployed;
 - express, fastapi: the usual tutorial brokers (bench/alternatives/), one HTTP POST each.
 
-At each concurrency level the paths take turns, one burst of N simultaneous calls each, so a
-change in the machine's load falls on all of them alike. Overhead = a path's latency minus the
-direct path's at the same percentile. Upstream connection reuse is counted at the stub.
+Two readings of "N calls in flight", both printed:
+- N offers at once (`--levels`): at each level the paths take turns, one burst of N simultaneous
+  offers each, so a change in the machine's load falls on all of them alike. A stress figure: real
+  calls rarely start in the same millisecond.
+- N calls up (`--calls-up`): N brokered calls are started, answered and left running on Voiceapp
+  (their sockets open, their limits guards scheduled, as a team's calls are), then the paths take
+  turns offering one new call at a time. An HTTP proxy keeps nothing for a call once it has
+  answered, so for Express and FastAPI this is the same as one call at a time.
+Overhead = a path's latency minus the direct path's at the same percentile. Upstream connection
+reuse is counted at the stub.
 
-Run: `python -m bench.broker [--levels 1 50 200] [--samples 400]`.
+Run: `python -m bench.broker [--levels 1 50 200] [--calls-up 200] [--samples 400]`.
 """
 
 from __future__ import annotations
@@ -180,14 +187,35 @@ def build_paths(kind: str, running: Servers) -> list[paths.Path]:
     return built + [proxy(alternative) for alternative in running.alternatives]
 
 
-async def measure_kind(kind: str, running: Servers, options: argparse.Namespace) -> dict:
-    """{level: {path name: Tally}} for offers or keys."""
+async def measure_kind(
+    kind: str, running: Servers, options: argparse.Namespace, levels: Sequence[int] = ()
+) -> dict:
+    """{level: {path name: Tally}} for offers or keys, at `levels` (default: --levels)."""
     built = build_paths(kind, running)
     options.stub = running.stub
     try:
-        return {level: await measure_level(kind, built, level, options) for level in options.levels}
+        return {
+            level: await measure_level(kind, built, level, options)
+            for level in levels or options.levels
+        }
     finally:
         await asyncio.gather(*(path.close() for path in built))
+
+
+async def measure_calls_up(running: Servers, options: argparse.Namespace) -> dict:
+    """{calls up: {path name: Tally}}: one new call's offer at a time while that many brokered
+    calls are answered and running on Voiceapp."""
+    results = {}
+    for up in options.calls_up:
+        held = paths.VoiceappPath(running.voiceapp, running.session_keys, "brokered", name="held")
+        try:
+            # Started and answered untimed, as many at once as the socket rate limit allows.
+            await burst(await held.prepare(up))
+            results[up] = (await measure_kind("offer", running, options, levels=[1]))[1]
+        finally:
+            await held.finish()
+            await held.close()
+    return results
 
 
 def reused(tally: Tally) -> str:
@@ -231,13 +259,20 @@ KEY_HEADERS = [
 ]  # fmt: skip
 
 
-def report(offers: dict, keys: dict) -> str:
-    return "\n".join(
-        [
-            table("SDP offer → answer (stub upstream)", OFFER_HEADERS, rows(offers, "offer")),
-            table("Ephemeral key issuance (stub upstream)", KEY_HEADERS, rows(keys, "key")),
-        ]
-    )
+CALLS_UP_TITLE = (
+    "SDP offer → answer, one new call at a time while N brokered calls are up on Voiceapp "
+    "(stub upstream)"
+)
+
+
+def report(offers: dict, keys: dict, calls_up: dict) -> str:
+    tables = [table("SDP offer → answer, N offers at once (stub upstream)", OFFER_HEADERS,
+                    rows(offers, "offer"))]  # fmt: skip
+    if calls_up:
+        headers = ["calls up", *OFFER_HEADERS[1:]]
+        tables.append(table(CALLS_UP_TITLE, headers, rows(calls_up, "offer")))
+    tables.append(table("Ephemeral key issuance (stub upstream)", KEY_HEADERS, rows(keys, "key")))
+    return "\n".join(tables)
 
 
 @contextlib.contextmanager
@@ -272,8 +307,9 @@ def started_variant(
 
 async def measure_all(running: Servers, options: argparse.Namespace) -> str:
     offers = await measure_kind("offer", running, options)
+    calls_up = await measure_calls_up(running, options)
     keys = await measure_kind("key", running, options)
-    output = report(offers, keys)
+    output = report(offers, keys, calls_up)
     if options.sustained_seconds > 0:
         title = (
             f"Ephemeral keys, sustained: each path alone, {options.sustained_workers} clients "
@@ -349,6 +385,10 @@ def run(options: argparse.Namespace) -> str:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Signaling overhead through each broker.")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument(
+        "--calls-up", type=int, nargs="*", default=[200],
+        help="brokered calls left running while new calls are offered one at a time",
+    )  # fmt: skip
     parser.add_argument("--samples", type=int, default=400, help="calls per path and level")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per level at most")
     parser.add_argument("--alternatives", nargs="*", default=list(ALTERNATIVES))

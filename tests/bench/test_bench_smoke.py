@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import figures
+from bench import broker, figures
 from bench.stub_upstream import Counters, Request, route
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,17 +51,24 @@ def table_rows(output: str, title: str) -> list[list[str]]:
 def test_broker_bench_times_every_path_at_every_level() -> None:
     alternatives = available_alternatives()
     output = run_bench(
-        "bench.broker", "--levels", "1", "3", "--samples", "3", "--engine-levels", "1",
-        "--engine-samples", "2", "--sustained-workers", "3", "--sustained-seconds", "1",
+        "bench.broker", "--levels", "1", "3", "--calls-up", "4", "--samples", "3",
+        "--engine-levels", "1", "--engine-samples", "2", "--sustained-workers", "3",
+        "--sustained-seconds", "1",
         "--alternatives", *alternatives,
     )  # fmt: skip
     expected_paths = {"direct to upstream", "voiceapp", *alternatives}
-    for title in ("SDP offer → answer (stub upstream)", "Ephemeral key issuance (stub upstream)"):
+    for title in (
+        "SDP offer → answer, N offers at once (stub upstream)",
+        "Ephemeral key issuance (stub upstream)",
+    ):
         rows = table_rows(output, title)
         assert {(row[0], row[1]) for row in rows} == {
             (level, path) for level in ("1", "3") for path in expected_paths
         }
         assert all(int(row[2]) >= 3 for row in rows)
+    calls_up = table_rows(output, broker.CALLS_UP_TITLE)
+    assert {(row[0], row[1]) for row in calls_up} == {("4", path) for path in expected_paths}
+    assert all(int(row[2]) >= 3 for row in calls_up)
     for title in (
         "SDP offer → answer (local engine: real aiortc peers)",
         "Ephemeral key issuance (local engine)",
