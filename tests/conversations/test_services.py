@@ -111,6 +111,24 @@ def test_mark_connected_after_the_end_does_not_reopen(owner: Any) -> None:
     assert conversation.status == Conversation.Status.ENDED
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pk: services.mark_connected(conversation_id=pk, call_id="rtc_1"),
+        lambda pk: services.end_conversation(conversation_id=pk, reason="hung up"),
+    ],
+    ids=["mark_connected", "end_conversation"],
+)
+def test_status_changes_to_an_unknown_conversation_raise(owner: Any, change: Any) -> None:
+    known = start(owner)
+
+    with pytest.raises(Conversation.DoesNotExist):
+        change(known.pk + 1)
+
+    known.refresh_from_db()
+    assert (known.status, known.ended_at) == (Conversation.Status.CONNECTING, None)
+
+
 def test_end_conversation_records_when_and_why_once(owner: Any) -> None:
     conversation = start(owner)
     services.mark_connected(conversation_id=conversation.pk)
