@@ -19,6 +19,7 @@ from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
 from conversations.reconciliation import Merged, reconcile, seed_state
 from conversations.transcript import Outcome, Transcript, TurnState, UsageState, usage_totals
@@ -330,10 +331,12 @@ def _write(conversation: Conversation, recording: Recording, source: str) -> lis
     usages_written = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
     flagged = _flag_disagreements(conversation, merged)
     turns = [m.state for m in merged]
-    derived = _derived(conversation, turns, usage_rows.values(), transcript.session_id)
+    # Stored totals already sum the stored usage rows: summed again only when a row changed.
+    usages = usage_rows.values() if usages_written else None
+    derived = _derived(conversation, turns, usages, transcript.session_id)
     if changed or usages_written or flagged or derived:
         conversation.record_revision += 1
-        conversation.save(update_fields=[*derived, "record_revision"])
+        statements.update_fields(conversation, [*derived, "record_revision"])
     return changed
 
 
@@ -375,7 +378,7 @@ def _save_turns(
             row.completed_at = now
         changed.append(ChangedTurn(row.item_id, row.role, row.text, row.status, row.position))
     if created:
-        Turn.objects.bulk_create(created)
+        statements.insert_rows(created, key="item_id")
         stored.update((row.item_id, row) for row in created)
     if updated:
         Turn.objects.bulk_update(updated, [*_TURN_FIELDS, "completed_at"])
@@ -459,7 +462,7 @@ def _save_usages(
             updated.append(row)
         stored[usage.response_id] = row
     if created:
-        ResponseUsage.objects.bulk_create(created)
+        statements.insert_rows(created, key="response_id")
     if updated:
         ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
     return bool(created or updated)
@@ -468,22 +471,26 @@ def _save_usages(
 def _derived(
     conversation: Conversation,
     turns: list[TurnState],
-    usages: Iterable[ResponseUsage],
+    usages: Iterable[ResponseUsage] | None,
     session_id: str,
 ) -> list[str]:
-    """Set the totals, turn count, opening words and session id the lists show without reading
-    the turns, from the stored usage rows; returns the fields that changed (to be saved)."""
-    totals = usage_totals(row.usage for row in usages)
+    """Set the totals (from the stored usage rows, unless None: unchanged), turn count, opening
+    words and session id the lists show without reading the turns; returns the fields that
+    changed (to be saved)."""
     opening = next((t.text for t in turns if t.text), "")
-    values = {
-        "input_tokens": totals.input_tokens,
-        "cached_input_tokens": totals.cached_input_tokens,
-        "output_tokens": totals.output_tokens,
-        "total_tokens": totals.total_tokens,
+    values: dict[str, Any] = {
         "turn_count": len(turns),
         "first_words": " ".join(opening.split())[:_FIRST_WORDS_LENGTH],
         "upstream_session_id": session_id,
     }
+    if usages is not None:
+        totals = usage_totals(row.usage for row in usages)
+        values |= {
+            "input_tokens": totals.input_tokens,
+            "cached_input_tokens": totals.cached_input_tokens,
+            "output_tokens": totals.output_tokens,
+            "total_tokens": totals.total_tokens,
+        }
     return [name for name, value in values.items() if _set_field(conversation, name, value)]
 
 

@@ -1,0 +1,79 @@
+"""The written-out INSERT and UPDATE store exactly what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from conversations import statements
+from conversations.models import Conversation, ResponseUsage, Turn
+from tests.conversations.test_services import start
+
+pytestmark = pytest.mark.django_db
+
+USAGE = {"input_tokens": 120, "output_tokens": 80, "input_token_details": {"cached_tokens": 64}}
+
+
+def stored(model: type, pk: int) -> dict[str, Any]:
+    return model.objects.filter(pk=pk).values().get()
+
+
+def new_rows(conversation: Conversation) -> tuple[list[Turn], list[ResponseUsage]]:
+    done = datetime(2026, 11, 24, 12, 30, 15, 123456, tzinfo=UTC)
+    turns = [
+        Turn(conversation=conversation, item_id=f"item_{n}", role="user", text=f"Hello {n} ✓",
+             position=n, status="completed", completed_at=done if n else None)
+        for n in range(3)
+    ]  # fmt: skip
+    usages = [ResponseUsage(conversation=conversation, response_id="resp_1", usage=USAGE)]
+    return turns, usages
+
+
+def test_inserted_rows_get_their_keys_and_read_back_as_the_orm_writes_them(owner: Any) -> None:
+    conversation = start(owner)
+    turns, usages = new_rows(conversation)
+    by_orm_turns, by_orm_usages = new_rows(start(owner))
+    Turn.objects.bulk_create(by_orm_turns)
+    ResponseUsage.objects.bulk_create(by_orm_usages)
+
+    statements.insert_rows(turns, key="item_id")
+    statements.insert_rows(usages, key="response_id")
+
+    assert all(row.pk is not None and not row._state.adding for row in [*turns, *usages])
+    for ours, theirs in zip([*turns, *usages], [*by_orm_turns, *by_orm_usages], strict=True):
+        mine, orm = stored(type(ours), ours.pk), stored(type(theirs), theirs.pk)
+        ignored = {"id", "conversation_id", "created_at"}
+        assert {k: v for k, v in mine.items() if k not in ignored} == {
+            k: v for k, v in orm.items() if k not in ignored
+        }
+        assert mine["conversation_id"] == conversation.pk
+
+
+def test_without_returning_the_orm_inserts_the_rows(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    turns, _ = new_rows(start(owner))
+
+    statements.insert_rows(turns, key="item_id")
+
+    assert sorted(Turn.objects.values_list("item_id", flat=True)) == ["item_0", "item_1", "item_2"]
+
+
+def test_update_fields_writes_only_the_named_fields(owner: Any) -> None:
+    conversation = start(owner)
+    Conversation.objects.filter(pk=conversation.pk).update(end_reason="set elsewhere")
+    conversation.turn_count, conversation.first_words = 4, "Hi there"
+    conversation.end_reason = "not to be written"
+
+    statements.update_fields(conversation, ["turn_count", "first_words"])
+
+    row = stored(Conversation, conversation.pk)
+    assert (row["turn_count"], row["first_words"], row["end_reason"]) == (
+        4,
+        "Hi there",
+        "set elsewhere",
+    )
