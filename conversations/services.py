@@ -22,7 +22,14 @@ from django.utils import timezone
 from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
 from conversations.reconciliation import Merged, reconcile, seed_state
-from conversations.transcript import Outcome, Transcript, TurnState, UsageState, usage_totals
+from conversations.transcript import (
+    Outcome,
+    Transcript,
+    TurnState,
+    UsageState,
+    UsageTotals,
+    usage_totals,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,12 +335,12 @@ def _write(conversation: Conversation, recording: Recording, source: str) -> lis
     merged = [reconcile(state, recording.turns.get(state.item_id), source) for state in ordered]
     changed = _save_turns(conversation, merged, recording.turns)
     usage_rows = recording.usages
-    usages_written = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
+    created, updated = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
+    usages_written = bool(created or updated)
     flagged = _flag_disagreements(conversation, merged)
     turns = [m.state for m in merged]
-    # Stored totals already sum the stored usage rows: summed again only when a row changed.
-    usages = usage_rows.values() if usages_written else None
-    derived = _derived(conversation, turns, usages, transcript.session_id)
+    derived = _derived(conversation, turns, _totals(conversation, created, updated, usage_rows))
+    derived += _changed(conversation, upstream_session_id=transcript.session_id)
     if changed or usages_written or flagged or derived:
         conversation.record_revision += 1
         statements.update_fields(conversation, [*derived, "record_revision"])
@@ -437,10 +444,10 @@ def _save_usages(
     usages: Iterable[UsageState],
     stored: dict[str, ResponseUsage],
     source: str,
-) -> bool:
-    """Store new usage, updating `stored`; True when a row was written. The browser may add a
-    response's usage but never change one already stored (the sideband's may be the one
-    stored)."""
+) -> tuple[list[ResponseUsage], list[ResponseUsage]]:
+    """Store new usage, updating `stored`; the rows created and the rows updated. The browser
+    may add a response's usage but never change one already stored (the sideband's may be the
+    one stored)."""
     created, updated = [], []
     for usage in usages:
         row = stored.get(usage.response_id)
@@ -465,32 +472,46 @@ def _save_usages(
         statements.insert_rows(created, key="response_id")
     if updated:
         ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
-    return bool(created or updated)
+    return created, updated
 
 
-def _derived(
+def _totals(
     conversation: Conversation,
-    turns: list[TurnState],
-    usages: Iterable[ResponseUsage] | None,
-    session_id: str,
-) -> list[str]:
-    """Set the totals (from the stored usage rows, unless None: unchanged), turn count, opening
-    words and session id the lists show without reading the turns; returns the fields that
-    changed (to be saved)."""
+    created: list[ResponseUsage],
+    updated: list[ResponseUsage],
+    stored: dict[str, ResponseUsage],
+) -> UsageTotals:
+    """The conversation's token totals after this batch. Its stored totals sum its stored rows
+    (every change to them goes through here), so new rows are added to them; a changed row (the
+    sideband's corrected usage) has every row summed again."""
+    if updated:
+        return usage_totals(row.usage for row in stored.values())
+    added = usage_totals(row.usage for row in created)
+    return UsageTotals(
+        conversation.input_tokens + added.input_tokens,
+        conversation.cached_input_tokens + added.cached_input_tokens,
+        conversation.output_tokens + added.output_tokens,
+        conversation.total_tokens + added.total_tokens,
+    )
+
+
+def _derived(conversation: Conversation, turns: list[TurnState], totals: UsageTotals) -> list[str]:
+    """Set the totals, turn count and opening words the lists show without reading the turns;
+    returns the fields that changed (to be saved)."""
     opening = next((t.text for t in turns if t.text), "")
-    values: dict[str, Any] = {
-        "turn_count": len(turns),
-        "first_words": " ".join(opening.split())[:_FIRST_WORDS_LENGTH],
-        "upstream_session_id": session_id,
-    }
-    if usages is not None:
-        totals = usage_totals(row.usage for row in usages)
-        values |= {
-            "input_tokens": totals.input_tokens,
-            "cached_input_tokens": totals.cached_input_tokens,
-            "output_tokens": totals.output_tokens,
-            "total_tokens": totals.total_tokens,
-        }
+    return _changed(
+        conversation,
+        input_tokens=totals.input_tokens,
+        cached_input_tokens=totals.cached_input_tokens,
+        output_tokens=totals.output_tokens,
+        total_tokens=totals.total_tokens,
+        turn_count=len(turns),
+        first_words=" ".join(opening.split())[:_FIRST_WORDS_LENGTH],
+    )
+
+
+def _changed(conversation: Conversation, **values: Any) -> list[str]:
+    """Set `values` on `conversation`; the names of those that changed."""
     return [name for name, value in values.items() if _set_field(conversation, name, value)]
 
 

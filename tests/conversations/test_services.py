@@ -11,6 +11,7 @@ from django.db import connection
 from conversations import services
 from conversations.models import Conversation, ResponseUsage, Turn
 from conversations.services import ChangedTurn, RecordResult, Rejection
+from conversations.transcript import usage_totals
 from tests.conversations import events as ev
 
 pytestmark = pytest.mark.django_db
@@ -273,6 +274,30 @@ def test_usage_rows_are_one_per_response_and_totals_count_cached_tokens_once(own
         conversation.output_tokens,
         conversation.total_tokens,
     ) == (1050, 800, 105, 1155)
+
+
+def test_totals_kept_across_batches_and_a_sideband_correction_sum_the_stored_rows(
+    owner: Any,
+) -> None:
+    conversation = start(owner)
+    record(conversation, [ev.response_done("resp_1", usage_object=ev.usage(100, 10, cached=40))])
+    record(conversation, [ev.response_done("resp_2", usage_object=ev.usage(200, 20))])
+    corrected = ev.response_done("resp_1", usage_object=ev.usage(150, 15, cached=60))
+
+    record(conversation, [{**corrected, "event_id": "sideband_1"}], source="sideband")
+    record(conversation, [ev.response_done("resp_3", usage_object=ev.usage(300, 30))])
+
+    conversation.refresh_from_db()
+    rows = [row.usage for row in ResponseUsage.objects.filter(conversation=conversation)]
+    assert ResponseUsage.objects.get(response_id="resp_1").usage == corrected["response"]["usage"]
+    expected = usage_totals(rows)
+    assert (
+        conversation.input_tokens,
+        conversation.cached_input_tokens,
+        conversation.output_tokens,
+        conversation.total_tokens,
+    ) == (expected.input_tokens, expected.cached_input_tokens, expected.output_tokens,
+          expected.total_tokens) == (650, 60, 65, 715)  # fmt: skip
 
 
 def test_an_interrupted_reply_is_stored_interrupted(owner: Any) -> None:
