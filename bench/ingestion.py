@@ -47,7 +47,7 @@ from signaling import messages
 ECHO_APP = "bench.echo_consumer:application"
 # The message rate the client allows itself per socket (the server's limit, less a margin).
 RATE_PER_SOCKET = int(messages.RATE_PER_SECOND * RATE_MARGIN)
-LOAD_TIMEOUT = 300.0
+LOAD_TIMEOUT = 300.0  # beyond the paced schedule
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,9 @@ async def run_load(server: servers.Server, keys: Sequence[str], load: Load) -> L
         # Sockets start spread over one interval, so the paced load arrives evenly.
         begin = time.monotonic() + 0.5
         spread = 0.0 if load.rate is None else load.batch * load.sockets / load.rate
-        async with asyncio.timeout(LOAD_TIMEOUT):
+        # The paced schedule's own length, plus a margin for a server that falls behind it.
+        schedule = 0.0 if load.rate is None else load.events * load.sockets / load.rate
+        async with asyncio.timeout(schedule + LOAD_TIMEOUT):
             runs = await asyncio.gather(
                 *(
                     relay(socket, f"s{i}", load, begin + spread * i / load.sockets)
