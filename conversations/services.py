@@ -25,7 +25,6 @@ from conversations.reconciliation import Merged, reconcile, seed_state
 from conversations.transcript import (
     Outcome,
     Transcript,
-    TurnState,
     UsageState,
     UsageTotals,
     usage_totals,
@@ -330,16 +329,28 @@ def _reload(recording: Recording, conversation: Conversation, source: str) -> No
 def _write(conversation: Conversation, recording: Recording, source: str) -> list[ChangedTurn]:
     """Store what the transcript now says and differs from the stored rows; bump the revision
     when anything was written."""
-    transcript = recording.transcript
+    transcript, stored = recording.transcript, recording.turns
     ordered = transcript.ordered_turns()
-    merged = [reconcile(state, recording.turns.get(state.item_id), source) for state in ordered]
-    changed = _save_turns(conversation, merged, recording.turns)
+    # Only turns this batch created, changed or relinked, and turns whose position moved, can
+    # differ from their rows: the rest are not compared again (a long call has thousands).
+    touched = transcript.take_touched()
+    merged = {
+        position: reconcile(state, stored.get(state.item_id), source)
+        for position, state in enumerate(ordered)
+        if state.item_id in touched
+        or (row := stored.get(state.item_id)) is None
+        or row.position != position
+    }
+    changed = _save_turns(conversation, merged, stored)
     usage_rows = recording.usages
     created, updated = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
     usages_written = bool(created or updated)
-    flagged = _flag_disagreements(conversation, merged)
-    turns = [m.state for m in merged]
-    derived = _derived(conversation, turns, _totals(conversation, created, updated, usage_rows))
+    flagged = _flag_disagreements(conversation, list(merged.values()))
+    # The words as stored: this batch's merged turns, the others' rows.
+    texts = (merged[p].state.text if p in merged else stored[s.item_id].text
+             for p, s in enumerate(ordered))  # fmt: skip
+    totals = _totals(conversation, created, updated, usage_rows)
+    derived = _derived(conversation, len(ordered), next(filter(None, texts), ""), totals)
     derived += _changed(conversation, upstream_session_id=transcript.session_id)
     if changed or usages_written or flagged or derived:
         conversation.record_revision += 1
@@ -363,13 +374,13 @@ def _turn_values(merged: Merged, position: int) -> dict[str, Any]:
 
 def _save_turns(
     conversation: Conversation,
-    ordered: list[Merged],
+    merged_at: dict[int, Merged],
     stored: dict[str, Turn],
 ) -> list[ChangedTurn]:
-    """Create and update the turns that differ from `ordered`, positions from the chain. The
-    rows created are added to `stored`; rows updated are updated there too."""
+    """Create and update the turns of `merged_at` (by position in the chain) that differ from
+    their rows. The rows created are added to `stored`; rows updated are updated there too."""
     now, created, updated, changed = timezone.now(), [], [], []
-    for position, merged in enumerate(ordered):
+    for position, merged in merged_at.items():
         values = _turn_values(merged, position)
         row = stored.get(merged.state.item_id)
         if row is None:
@@ -495,17 +506,18 @@ def _totals(
     )
 
 
-def _derived(conversation: Conversation, turns: list[TurnState], totals: UsageTotals) -> list[str]:
+def _derived(
+    conversation: Conversation, turn_count: int, opening: str, totals: UsageTotals
+) -> list[str]:
     """Set the totals, turn count and opening words the lists show without reading the turns;
     returns the fields that changed (to be saved)."""
-    opening = next((t.text for t in turns if t.text), "")
     return _changed(
         conversation,
         input_tokens=totals.input_tokens,
         cached_input_tokens=totals.cached_input_tokens,
         output_tokens=totals.output_tokens,
         total_tokens=totals.total_tokens,
-        turn_count=len(turns),
+        turn_count=turn_count,
         first_words=" ".join(opening.split())[:_FIRST_WORDS_LENGTH],
     )
 

@@ -197,6 +197,9 @@ class Transcript:
         self._event_ids: set[str] = set()
         # Bumped by every change to what is stored; `feed` compares it to report "changed".
         self._version = 0
+        # Items created, changed or relinked since `take_touched` was last called; seeded turns
+        # count as touched, as their rows have not been compared with anything yet.
+        self._touched: set[str] = set(self.turns)
 
     @classmethod
     def seeded(
@@ -237,6 +240,11 @@ class Transcript:
 
     def feed_all(self, events: Iterable[Any]) -> list[Outcome]:
         return [self.feed(event) for event in events]
+
+    def take_touched(self) -> set[str]:
+        """The item ids seeded, created, changed or relinked since the last call."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def ordered_turns(self) -> list[TurnState]:
         """The turns in conversation order (the item chain), tool-call items left out."""
@@ -355,11 +363,14 @@ class Transcript:
         if turn is None:
             turn = self.turns[item_id] = TurnState(item_id, role)
             self._links.setdefault(item_id, "")
+            self._touched.add(item_id)
             self._version += 1
         return turn
 
     def _link(self, item_id: str, previous_item_id: str) -> None:
         if not self._links.get(item_id):
+            if previous_item_id or item_id not in self._links:
+                self._touched.add(item_id)  # a new link: positions after it may move
             self._links[item_id] = previous_item_id
         turn = self.turns.get(item_id)
         if turn is not None and not turn.previous_item_id and previous_item_id:
@@ -369,6 +380,7 @@ class Transcript:
         for name, value in changes.items():
             if getattr(turn, name) != value:
                 setattr(turn, name, value)
+                self._touched.add(turn.item_id)
                 self._version += 1
 
     def _set_text(self, turn: TurnState, text: str) -> None:

@@ -217,3 +217,20 @@ def test_a_recording_of_a_very_long_call_is_not_kept_between_batches(owner, monk
         record(conversation, U3, recording=recording)
     assert len(turn_reads(third)) == 1
     assert [t[0] for t in record_state(conversation)[1]] == ["u1", "a1", "u2", "a2", "u3", "a3"]
+
+
+def test_turns_a_late_link_moves_are_renumbered_though_the_batch_did_not_touch_them(
+    owner: Any,
+) -> None:
+    conversation = start(owner)
+    recording = services.Recording(conversation.pk, "browser")
+    # u2 arrives first pointing at a1, which is not known yet: it starts a run of its own.
+    record(conversation, [ev.committed("u1", None), ev.committed("u2", "a1")], recording=recording)
+    before = list(conversation.turns.order_by("position").values_list("item_id", flat=True))
+
+    record(conversation, [ev.item_added("a1", "u1", "assistant")], recording=recording)
+
+    after = conversation.turns.order_by("position").values_list("item_id", "position")
+    assert before == ["u1", "u2"]
+    assert list(after) == [("u1", 0), ("a1", 1), ("u2", 2)]
+    assert recording.revision is not None  # the kept record went on, it was not reloaded
