@@ -118,8 +118,9 @@ def start_conversation(
 # The status changes below are one conditional UPDATE each, with the rules in SQL: no lock, read
 # and save in a transaction (three round trips on a call's set-up and end path), and a concurrent
 # writer is still serialised by the row lock the UPDATE itself takes. The two on every call's
-# path (connected, ended) are written out once, as admission is (limits.selectors): built by the
-# ORM, their CASE expressions cost ~0.8 ms of CPU to compile per call, ten times the statement.
+# path (connected, ended) are written out once (conversations/statements.py), as admission is
+# (limits.selectors): built by the ORM, their CASE expressions cost ~0.8 ms of CPU to compile per
+# call, ten times the statement.
 
 
 def mark_connected(*, conversation_id: int, call_id: str = "", session_id: str = "") -> None:
@@ -128,7 +129,7 @@ def mark_connected(*, conversation_id: int, call_id: str = "", session_id: str =
     columns = tuple(name for name, value in ids.items() if value)
     params = [Conversation.Status.CONNECTING.value, Conversation.Status.ACTIVE.value]
     params += [ids[name] for name in columns]
-    if not _execute(_connected_sql(columns), [*params, conversation_id]):
+    if not statements.execute(statements.connected_sql(columns), [*params, conversation_id]):
         raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
 
 
@@ -137,41 +138,9 @@ def end_conversation(*, conversation_id: int, reason: str) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     failed, ended = Conversation.Status.FAILED.value, Conversation.Status.ENDED.value
     params = [now, reason[:_END_REASON_LENGTH], failed, ended, conversation_id]
-    ended_now = _execute(_ended_sql(), params)
+    ended_now = statements.execute(statements.ended_sql(), params)
     if not ended_now and not Conversation.objects.filter(pk=conversation_id).exists():
         raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
-
-
-def _execute(sql: str, params: Sequence[Any]) -> int:
-    """Run one statement (its own transaction unless in one); the number of rows it changed."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-@functools.cache
-def _connected_sql(columns: tuple[str, ...]) -> str:
-    """`mark_connected`'s UPDATE, setting the given id columns where they are blank. Parameters:
-    CONNECTING, ACTIVE, one value per column, the conversation id."""
-    name = connection.ops.quote_name
-    unless_set = [f"{c} = CASE WHEN {c} = '' THEN %s ELSE {c} END" for c in map(name, columns)]
-    status = name("status")
-    sets = [f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END", *unless_set]
-    table = name(Conversation._meta.db_table)
-    return f"UPDATE {table} SET {', '.join(sets)} WHERE {name('id')} = %s"
-
-
-@functools.cache
-def _ended_sql() -> str:
-    """`end_conversation`'s UPDATE of a conversation not ended yet. Parameters: the end time, the
-    reason, FAILED, ENDED, the conversation id."""
-    name = connection.ops.quote_name
-    status = name("status")
-    return (
-        f"UPDATE {name(Conversation._meta.db_table)} SET {name('ended_at')} = %s,"
-        f" {name('end_reason')} = %s, {status} = CASE WHEN {status} = %s THEN {status} ELSE %s END"
-        f" WHERE {name('id')} = %s AND {name('ended_at')} IS NULL"
-    )
 
 
 def fail_conversation(*, conversation_id: int, error: str) -> None:

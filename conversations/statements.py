@@ -1,4 +1,5 @@
-"""Written-out SQL for the writes every relayed batch makes: new rows, and a row's changed fields.
+"""Written-out SQL for the writes every call and every relayed batch makes: a call's connected
+and end updates, a batch's new rows, and a row's changed fields.
 
 Built by the ORM, a batch of five events spent most of its CPU compiling SQL (`bulk_create`
 preparing every value through the compiler, `save(update_fields=…)` building an UPDATE): about
@@ -15,6 +16,8 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+
+from conversations.models import Conversation
 
 # Rows per INSERT: far below SQLite's 32,766 bound variables with a dozen columns each.
 MAX_ROWS = 500
@@ -50,8 +53,7 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
     model = type(instance)
     fields = [model._meta.get_field(name) for name in names]
     params = [_db_value(field, instance, add=False) for field in fields]  # type: ignore[arg-type]
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, tuple(names)), [*params, instance.pk])
+    execute(_update_sql(model, tuple(names)), [*params, instance.pk])
 
 
 def _db_value(field: Field, row: Model, *, add: bool) -> Any:
@@ -81,3 +83,35 @@ def _update_sql(model: type[Model], names: tuple[str, ...]) -> str:
     sets = ", ".join(f"{name(model._meta.get_field(n).column)} = %s" for n in names)
     pk = name(model._meta.pk.column)
     return f"UPDATE {name(model._meta.db_table)} SET {sets} WHERE {pk} = %s"
+
+
+def execute(sql: str, params: Sequence[Any]) -> int:
+    """Run one statement (its own transaction unless in one); the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@functools.cache
+def connected_sql(columns: tuple[str, ...]) -> str:
+    """`mark_connected`'s UPDATE, setting the given id columns where they are blank. Parameters:
+    CONNECTING, ACTIVE, one value per column, the conversation id."""
+    name = connection.ops.quote_name
+    unless_set = [f"{c} = CASE WHEN {c} = '' THEN %s ELSE {c} END" for c in map(name, columns)]
+    status = name("status")
+    sets = [f"{status} = CASE WHEN {status} = %s THEN %s ELSE {status} END", *unless_set]
+    table = name(Conversation._meta.db_table)
+    return f"UPDATE {table} SET {', '.join(sets)} WHERE {name('id')} = %s"
+
+
+@functools.cache
+def ended_sql() -> str:
+    """`end_conversation`'s UPDATE of a conversation not ended yet. Parameters: the end time, the
+    reason, FAILED, ENDED, the conversation id."""
+    name = connection.ops.quote_name
+    status = name("status")
+    return (
+        f"UPDATE {name(Conversation._meta.db_table)} SET {name('ended_at')} = %s,"
+        f" {name('end_reason')} = %s, {status} = CASE WHEN {status} = %s THEN {status} ELSE %s END"
+        f" WHERE {name('id')} = %s AND {name('ended_at')} IS NULL"
+    )
