@@ -368,7 +368,7 @@ def _save_turns(
         statements.insert_rows(created, key="item_id")
         stored.update((row.item_id, row) for row in created)
     if updated:
-        Turn.objects.bulk_update(updated, [*_TURN_FIELDS, "completed_at"])
+        statements.update_rows(updated, [*_TURN_FIELDS, "completed_at"])
     return changed
 
 
@@ -451,7 +451,7 @@ def _save_usages(
     if created:
         statements.insert_rows(created, key="response_id")
     if updated:
-        ResponseUsage.objects.bulk_update(updated, ["status", "usage"])
+        statements.update_rows(updated, ["status", "usage"])
     return created, updated
 
 

@@ -1,9 +1,11 @@
 """Written-out SQL for the writes every call and every relayed batch makes: a call's connected
-and end updates, a batch's new rows, and a row's changed fields.
+and end updates, a batch's new rows, its changed rows, and a row's changed fields.
 
 Built by the ORM, a batch of five events spent most of its CPU compiling SQL (`bulk_create`
 preparing every value through the compiler, `save(update_fields=…)` building an UPDATE): about
-half of the one database thread's time at 1,000 events/s (bench.ingestion, py-spy). These build
+half of the one database thread's time at 1,000 events/s (bench.ingestion, py-spy); a turn
+completed in a later batch than the one that opened it went through `bulk_update`, whose CASE
+per field and row took half the process's CPU when every frame carried one event. These build
 each statement's text once per set of columns and adapt values with the fields' own
 `get_db_prep_save`, so what is stored is what the ORM would store.
 """
@@ -54,6 +56,22 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
     fields = [model._meta.get_field(name) for name in names]
     params = [_db_value(field, instance, add=False) for field in fields]  # type: ignore[arg-type]
     execute(_update_sql(model, tuple(names)), [*params, instance.pk])
+
+
+def update_rows(rows: Sequence[Model], names: Sequence[str]) -> None:
+    """UPDATE the named fields of each of `rows` (saved instances of one model) to its values:
+    one statement, executed once per row (`executemany`), for what `bulk_update` would compile
+    into a CASE per field. Like `bulk_update`, it sends no signals."""
+    if not rows:
+        return
+    model = type(rows[0])
+    fields = [model._meta.get_field(name) for name in names]
+    params = [
+        [*(_db_value(field, row, add=False) for field in fields), row.pk]  # type: ignore[arg-type]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_update_sql(model, tuple(names)), params)
 
 
 def _db_value(field: Field, row: Model, *, add: bool) -> Any:

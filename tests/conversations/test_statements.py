@@ -77,3 +77,31 @@ def test_update_fields_writes_only_the_named_fields(owner: Any) -> None:
         "Hi there",
         "set elsewhere",
     )
+
+
+def test_updated_rows_read_back_as_bulk_update_writes_them(owner: Any) -> None:
+    turns, usages = new_rows(start(owner))
+    by_orm_turns, by_orm_usages = new_rows(start(owner))
+    for rows in (turns, usages, by_orm_turns, by_orm_usages):
+        statements.insert_rows(rows, key="item_id" if rows[0].__class__ is Turn else "response_id")
+    done = datetime(2026, 11, 24, 13, 0, 0, 654321, tzinfo=UTC)
+    for row in [*turns, *by_orm_turns]:
+        row.text, row.status, row.completed_at = f"{row.text} — edited", "incomplete", done
+    for row in [*usages, *by_orm_usages]:
+        row.status, row.usage = "cancelled", {**USAGE, "output_tokens": 3}
+    turns[1].role = "not to be written"
+
+    statements.update_rows(turns, ["text", "status", "completed_at"])
+    statements.update_rows(usages, ["status", "usage"])
+    by_orm_turns[1].role = turns[1].role
+    Turn.objects.bulk_update(by_orm_turns, ["text", "status", "completed_at"])
+    ResponseUsage.objects.bulk_update(by_orm_usages, ["status", "usage"])
+
+    for ours, theirs in zip([*turns, *usages], [*by_orm_turns, *by_orm_usages], strict=True):
+        mine, orm = stored(type(ours), ours.pk), stored(type(theirs), theirs.pk)
+        ignored = {"id", "conversation_id", "created_at"}
+        assert {k: v for k, v in mine.items() if k not in ignored} == {
+            k: v for k, v in orm.items() if k not in ignored
+        }
+    assert stored(Turn, turns[1].pk)["role"] == "user"
+    assert stored(Turn, turns[0].pk)["text"] == "Hello 0 ✓ — edited"
