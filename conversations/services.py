@@ -176,14 +176,17 @@ class Recording:
     transcript: Transcript = field(default_factory=Transcript)
     turns: dict[str, Turn] = field(default_factory=dict)
     usages: dict[str, ResponseUsage] = field(default_factory=dict)
+    # Some turn row was inserted without its primary key coming back (a backend without
+    # RETURNING): updates need it.
+    keyless: bool = False
 
     def _confirm(self, revision: int) -> None:
         # Kept only while small enough to hold between batches (it is per socket), and only with
-        # every row's primary key (a backend that cannot return it: updates need it). Otherwise
-        # emptied, and the next batch reads the record as if there were no recording.
-        too_many = len(self.turns) > MAX_KEPT_TURNS
-        if too_many or any(row.pk is None for row in self.turns.values()):
+        # every row's primary key. Otherwise emptied, and the next batch reads the record as if
+        # there were no recording.
+        if len(self.turns) > MAX_KEPT_TURNS or self.keyless:
             self.turns, self.usages, self.transcript = {}, {}, Transcript()
+            self.keyless = False
             return
         self.revision = revision
 
@@ -300,19 +303,35 @@ def _write(conversation: Conversation, recording: Recording, source: str) -> lis
     when anything was written."""
     transcript, stored = recording.transcript, recording.turns
     ordered = transcript.ordered_turns()
-    # Only turns this batch created, changed or relinked, and turns whose position moved, can
-    # differ from their rows: the rest are not compared again (a long call has thousands).
-    touched = transcript.take_touched()
+    changes = transcript.take_changes()
+    # Only turns this batch created, changed or relinked can differ from their rows, and, when
+    # the order was rebuilt, turns whose position moved: the rest are not compared again (a long
+    # call has thousands).
+    if changes.reordered:
+        candidates = [
+            (position, state)
+            for position, state in enumerate(ordered)
+            if state.item_id in changes.items
+            or (row := stored.get(state.item_id)) is None
+            or row.position != position
+        ]
+    else:
+        turns = transcript.turns
+        candidates = sorted(
+            (transcript.position(item_id), turns[item_id])
+            for item_id in changes.items
+            if item_id in turns
+        )
     merged = {
         position: reconcile(state, stored.get(state.item_id), source)
-        for position, state in enumerate(ordered)
-        if state.item_id in touched
-        or (row := stored.get(state.item_id)) is None
-        or row.position != position
+        for position, state in candidates
     }
-    changed = _save_turns(conversation, merged, stored)
+    changed, new_turns = _save_turns(conversation, merged, stored)
+    # Rows a backend could not return keys for cannot be updated later: not kept (`_confirm`).
+    recording.keyless = recording.keyless or any(row.pk is None for row in new_turns)
     usage_rows = recording.usages
-    created, updated = _save_usages(conversation, transcript.usages.values(), usage_rows, source)
+    usages = [transcript.usages[response_id] for response_id in changes.usages]
+    created, updated = _save_usages(conversation, usages, usage_rows, source)
     usages_written = bool(created or updated)
     flagged = _flag_disagreements(conversation, list(merged.values()))
     # The words as stored: this batch's merged turns, the others' rows.
@@ -345,9 +364,10 @@ def _save_turns(
     conversation: Conversation,
     merged_at: dict[int, Merged],
     stored: dict[str, Turn],
-) -> list[ChangedTurn]:
+) -> tuple[list[ChangedTurn], list[Turn]]:
     """Create and update the turns of `merged_at` (by position in the chain) that differ from
-    their rows. The rows created are added to `stored`; rows updated are updated there too."""
+    their rows; the turns as they now stand, and the rows created. The rows created are added to
+    `stored`; rows updated are updated there too."""
     now, created, updated, changed = timezone.now(), [], [], []
     for position, merged in merged_at.items():
         values = _turn_values(merged, position)
@@ -369,7 +389,7 @@ def _save_turns(
         stored.update((row.item_id, row) for row in created)
     if updated:
         statements.update_rows(updated, [*_TURN_FIELDS, "completed_at"])
-    return changed
+    return changed, created
 
 
 def _flag_disagreements(conversation: Conversation, merged: list[Merged]) -> bool:

@@ -73,6 +73,15 @@ class UsageTotals:
     total_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a transcript's feeding changed since it was last asked (`Transcript.take_changes`)."""
+
+    items: set[str]  # items created, changed or relinked (tool-call items among them)
+    usages: tuple[str, ...]  # response ids whose usage was added or changed, in that order
+    reordered: bool  # the chain order was rebuilt: any turn's position may have moved
+
+
 class Malformed(Exception):
     """Raised inside a handler; `feed` turns it into a rejected `Outcome`."""
 
@@ -136,8 +145,14 @@ def order_by_chain(items: Sequence[tuple[str, str]]) -> list[str]:
     `items` are `(item_id, previous_item_id)` pairs in the order they were first seen. An item
     whose predecessor is empty or unknown starts a new run; runs keep the order given, so the
     result is stable however often it is recomputed. Cycles (only malformed input makes them)
-    are broken at the earliest item given.
+    are broken at the earliest item given, after every run.
     """
+    return _chain_order(items)[0]
+
+
+def _chain_order(items: Sequence[tuple[str, str]]) -> tuple[list[str], bool]:
+    """`order_by_chain`, and whether no cycle was broken (every item hangs from a run's start,
+    so a new run goes at the very end)."""
     known = {item_id for item_id, _ in items}
     children: dict[str, list[str]] = {}
     roots = []
@@ -148,7 +163,8 @@ def order_by_chain(items: Sequence[tuple[str, str]]) -> list[str]:
             roots.append(item_id)
     ordered: list[str] = []
     seen: set[str] = set()
-    for start in [*roots, *(item_id for item_id, _ in items)]:
+
+    def walk(start: str) -> None:
         stack = [start]
         while stack:
             node = stack.pop()
@@ -156,7 +172,13 @@ def order_by_chain(items: Sequence[tuple[str, str]]) -> list[str]:
                 seen.add(node)
                 ordered.append(node)
                 stack.extend(reversed(children.get(node, [])))
-    return ordered
+
+    for root in roots:
+        walk(root)
+    rooted = len(ordered) == len(known)
+    for item_id, _ in items:  # what only a cycle links
+        walk(item_id)
+    return ordered, rooted
 
 
 def _count(value: Any) -> int:
@@ -194,12 +216,28 @@ class Transcript:
     def __post_init__(self) -> None:
         # Every item seen, message or not (tool calls are links in the chain too), first-seen order.
         self._links: dict[str, str] = {i: t.previous_item_id for i, t in self.turns.items()}
+        # Every previous_item_id some item names: an item arriving later that one of them names
+        # moves those items after itself.
+        self._named: set[str] = {previous for previous in self._links.values() if previous}
+        self._by_response: dict[str, list[str]] = {}
+        for turn in self.turns.values():
+            self._index_response(turn)
         self._event_ids: set[str] = set()
         # Bumped by every change to what is stored; `feed` compares it to report "changed".
         self._version = 0
-        # Items created, changed or relinked since `take_touched` was last called; seeded turns
-        # count as touched, as their rows have not been compared with anything yet.
+        # Items created, changed or relinked, and usage added or changed, since `take_changes`
+        # was last called; seeded turns and usage count, as their rows have not been compared
+        # with anything yet.
         self._touched: set[str] = set(self.turns)
+        self._touched_usages: dict[str, None] = dict.fromkeys(self.usages)  # (in touch order)
+        # The chain order, kept between batches: an item that joins the end of the chain (nearly
+        # every item of a call) is appended to it; any other change has it rebuilt, and then
+        # every turn's position may have moved (`Changes.reordered`). None: to be rebuilt.
+        self._chain: list[str] | None = None
+        self._rooted = True  # no cycle in the chain: a new run goes at the very end
+        self._ordered: list[TurnState] = []
+        self._positions: dict[str, int] = {}
+        self._reordered = True
 
     @classmethod
     def seeded(
@@ -241,15 +279,66 @@ class Transcript:
     def feed_all(self, events: Iterable[Any]) -> list[Outcome]:
         return [self.feed(event) for event in events]
 
-    def take_touched(self) -> set[str]:
-        """The item ids seeded, created, changed or relinked since the last call."""
-        touched, self._touched = self._touched, set()
-        return touched
+    def take_changes(self) -> Changes:
+        """What was seeded, created, changed or relinked since the last call."""
+        changes = Changes(self._touched, tuple(self._touched_usages), self._reordered)
+        self._touched, self._touched_usages, self._reordered = set(), {}, False
+        return changes
 
     def ordered_turns(self) -> list[TurnState]:
         """The turns in conversation order (the item chain), tool-call items left out."""
-        chain = order_by_chain(list(self._links.items()))
-        return [self.turns[item_id] for item_id in chain if item_id in self.turns]
+        self._ensure_order()
+        return list(self._ordered)
+
+    def position(self, item_id: str) -> int:
+        """The turn's index in `ordered_turns()`."""
+        self._ensure_order()
+        return self._positions[item_id]
+
+    def _ensure_order(self) -> None:
+        if self._chain is None:
+            self._chain, self._rooted = _chain_order(list(self._links.items()))
+            self._ordered = [self.turns[i] for i in self._chain if i in self.turns]
+            self._positions = {turn.item_id: n for n, turn in enumerate(self._ordered)}
+
+    def _reorder(self) -> None:
+        self._chain, self._reordered = None, True
+
+    def _add_link(self, item_id: str, previous: str) -> None:
+        """A new item in the chain: appended to the kept order when it joins its end (a new
+        run, or right after the last item) and no item seen earlier names it; else reordered."""
+        chain = self._chain
+        named = item_id in self._named
+        self._links[item_id] = previous
+        if previous:
+            self._named.add(previous)
+        if chain is None:
+            return
+        starts_run = previous in ("", item_id) or previous not in self._links
+        if named or not ((starts_run and self._rooted) or previous == chain[-1]):
+            self._reorder()
+            return
+        chain.append(item_id)
+        turn = self.turns.get(item_id)
+        if turn is not None:
+            self._positions[item_id] = len(self._ordered)
+            self._ordered.append(turn)
+
+    def _relink(self, item_id: str, previous: str) -> None:
+        """An item known with no predecessor gets one. The order stays as it is only when the
+        item is the last and its new predecessor the one before it (how an item's own events
+        usually arrive: `conversation.item.added` after its turn was opened)."""
+        chain = self._chain
+        self._links[item_id] = previous
+        self._named.add(previous)
+        if chain is None:
+            return
+        if not (len(chain) > 1 and chain[-1] == item_id and chain[-2] == previous):
+            self._reorder()
+
+    def _index_response(self, turn: TurnState) -> None:
+        if turn.response_id:
+            self._by_response.setdefault(turn.response_id, []).append(turn.item_id)
 
     def totals(self) -> UsageTotals:
         return usage_totals(u.usage for u in self.usages.values())
@@ -324,8 +413,8 @@ class Transcript:
         )
         for message in messages:
             self._apply_output_message(message, response_id)
-        for turn in [t for t in self.turns.values() if t.response_id == response_id]:
-            self._close(turn, status)
+        for item_id in self._by_response.get(response_id, []):
+            self._close(self.turns[item_id], status)
 
     def _on_truncated(self, event: Mapping[str, Any]) -> None:
         turn = self._turn(_str(event, "item_id"), ASSISTANT)
@@ -362,16 +451,21 @@ class Transcript:
         turn = self.turns.get(item_id)
         if turn is None:
             turn = self.turns[item_id] = TurnState(item_id, role)
-            self._links.setdefault(item_id, "")
+            if item_id in self._links:
+                self._reorder()  # a link already (named as another item's kind): now a turn
+            else:
+                self._add_link(item_id, "")
             self._touched.add(item_id)
             self._version += 1
         return turn
 
     def _link(self, item_id: str, previous_item_id: str) -> None:
-        if not self._links.get(item_id):
-            if previous_item_id or item_id not in self._links:
-                self._touched.add(item_id)  # a new link: positions after it may move
-            self._links[item_id] = previous_item_id
+        if item_id not in self._links:
+            self._touched.add(item_id)
+            self._add_link(item_id, previous_item_id)
+        elif previous_item_id and not self._links[item_id]:
+            self._touched.add(item_id)  # a new link: positions after it may move
+            self._relink(item_id, previous_item_id)
         turn = self.turns.get(item_id)
         if turn is not None and not turn.previous_item_id and previous_item_id:
             self._set(turn, previous_item_id=previous_item_id)
@@ -380,6 +474,8 @@ class Transcript:
         for name, value in changes.items():
             if getattr(turn, name) != value:
                 setattr(turn, name, value)
+                if name == "response_id":
+                    self._index_response(turn)
                 self._touched.add(turn.item_id)
                 self._version += 1
 
@@ -417,6 +513,7 @@ class Transcript:
     def _set_usage(self, usage: UsageState) -> None:
         if self.usages.get(usage.response_id) != usage:
             self.usages[usage.response_id] = usage
+            self._touched_usages[usage.response_id] = None
             self._version += 1
 
 

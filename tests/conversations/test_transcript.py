@@ -409,3 +409,77 @@ def test_seeded_turns_keep_their_stored_order_for_items_of_unknown_predecessor()
     transcript.feed_all([ev.committed("z", "gone"), ev.user_transcript("z", "third")])
 
     assert [t.item_id for t in transcript.ordered_turns()] == ["x", "y", "z"]
+
+
+def random_events(rng: random.Random, count: int) -> list[dict]:
+    """Events as a call and a misbehaving relay give them: mostly each item after the last,
+    sometimes late, out of order, naming unknown or later items, tool calls, or itself."""
+    items: list[str] = []
+    events: list[dict] = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.5 or not items:
+            item_id = f"i{n}"
+            later = ["", "unknown", f"i{n + 3}"]  # none, never seen, seen later
+            previous = items[-1] if items and rng.random() < 0.8 else rng.choice(later)
+            items.append(item_id)
+            if rng.random() < 0.5:
+                events.append(ev.committed(item_id, previous or None))
+            elif rng.random() < 0.8:
+                events.append(ev.item_added(item_id, previous or None, ASSISTANT))
+            else:
+                tool_call = {"id": item_id, "type": "function_call", "call_id": f"c{n}"}
+                events.append({"type": "conversation.item.added", "previous_item_id": previous,
+                               "item": tool_call})  # fmt: skip
+        elif roll < 0.7:
+            events.append(ev.user_transcript(f"i{n}", "words before the item itself"))
+            items.append(f"i{n}")
+        elif roll < 0.85:
+            item_id = rng.choice(items)
+            events.append(ev.committed(item_id, rng.choice([*items, "", item_id])))
+        else:
+            events.append(ev.user_transcript(rng.choice(items), f"words {n}"))
+    return events
+
+
+def link_given(event: dict) -> tuple[str, str | None]:
+    """The item an event names and the predecessor it gives (None: it gives none)."""
+    if event["type"] == "conversation.item.added":
+        return event["item"]["id"], event.get("previous_item_id") or ""
+    if event["type"] == "input_audio_buffer.committed":
+        return event["item_id"], event.get("previous_item_id") or ""
+    return event["item_id"], None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_kept_order_is_always_the_order_rebuilt_from_the_chain(seed: int) -> None:
+    transcript = Transcript()
+    links: dict[str, str] = {}  # what the rules say the chain is: each item's first predecessor
+    before: dict[str, int] = {}
+    for event in random_events(random.Random(seed), 60):
+        if transcript.feed(event).kind == "rejected":
+            continue
+        item_id, previous = link_given(event)
+        if not links.get(item_id):
+            links[item_id] = previous or ""
+        ordered = [t.item_id for t in transcript.ordered_turns()]
+        expected = [i for i in order_by_chain(list(links.items())) if i in transcript.turns]
+        assert ordered == expected
+        assert [transcript.position(item_id) for item_id in ordered] == list(range(len(ordered)))
+        if not transcript.take_changes().reordered:
+            moved = {i for i, p in before.items() if ordered.index(i) != p}
+            assert not moved, "a turn moved while the order was kept"
+        before = {item_id: n for n, item_id in enumerate(ordered)}
+
+
+def test_a_call_fed_in_order_is_never_reordered_and_reports_only_what_each_batch_changed() -> None:
+    transcript = Transcript()
+    transcript.take_changes()
+    previous = None
+    for n in range(1, 4):
+        u, a = f"u{n}", f"a{n}"
+        transcript.feed_all(ev.exchange(u, a, previous, f"Question {n}", f"Answer {n}", f"r{n}"))
+        changes = transcript.take_changes()
+        assert (changes.items, changes.usages, changes.reordered) == ({u, a}, (f"r{n}",), False)
+        previous = a
+    assert [t.item_id for t in transcript.ordered_turns()] == ["u1", "a1", "u2", "a2", "u3", "a3"]
