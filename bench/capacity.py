@@ -25,6 +25,7 @@ from bench.clients import SignalingSocket, close_sockets, open_sockets, run_asyn
 from bench.database import prepare, sqlite_url, voiceapp_env
 from bench.figures import Latency, ms, table
 from bench.ingestion import conversation, relay_batch
+from signaling import memory
 
 SETTLE_SECONDS = 2.0
 ACTIVE_BATCHES = 40
@@ -100,6 +101,8 @@ async def measure(server: servers.Server, keys: list[str], levels: Sequence[int]
             results.append(await hold(server, keys, held, level, str(level)))
     finally:
         await close_sockets(held)
+    # Read once the server has given back what it trims after a wave of closes (signaling.memory).
+    await asyncio.sleep(memory.TRIM_DELAY_SECONDS + 1)
     after = await settled_rss(server)
     # The largest level once more: memory kept after closing but reused now is no leak.
     again: list[SignalingSocket] = []

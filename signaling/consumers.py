@@ -16,7 +16,7 @@ from django.conf import settings
 
 from limits import enforcement
 from limits.rules import Limits
-from signaling import calls, continuation, messages, presence, relay
+from signaling import calls, continuation, memory, messages, presence, relay
 from signaling.chat import ChatSession
 from signaling.messages import ProtocolError
 from signaling.ratelimit import TokenBucket
@@ -76,6 +76,7 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(messages.error(code="server_error", message="Something failed."))
 
     async def disconnect(self, code: int) -> None:
+        memory.socket_closed()
         enforcement.release(self.channel_name)
         if self.chat is not None:
             await self.chat.close("disconnected")

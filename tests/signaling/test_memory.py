@@ -1,0 +1,67 @@
+"""Memory is handed back once a wave of sockets has closed, once per wave, never per close; and
+at least every so often when closes never pause. (Orderings of the loop's timers, not durations.)"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+
+import pytest
+
+from signaling import memory
+
+
+class CountingTrim:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, pad: int) -> int:
+        self.calls.append(pad)
+        return 1
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "TRIM_AFTER_CLOSED", 3)
+    monkeypatch.setattr(memory, "TRIM_DELAY_SECONDS", 0.01)
+    monkeypatch.setattr(memory, "TRIM_MAX_WAIT_SECONDS", 0.02)
+
+
+@pytest.mark.asyncio
+async def test_a_wave_of_closes_is_trimmed_once_after_the_delay(quick: None) -> None:
+    trim = CountingTrim()
+    trimmer = memory.Trimmer(trim)
+
+    for _ in range(2):
+        trimmer.socket_closed()
+    await asyncio.sleep(0.05)
+    assert trim.calls == []  # two closes are not worth a walk of the heap
+
+    for _ in range(10):
+        trimmer.socket_closed()
+    assert trim.calls == []  # not while the wave is still closing
+    await asyncio.sleep(0.05)
+    assert trim.calls == [0]
+    assert trimmer.closed == 0  # counting starts again for the next wave
+
+
+@pytest.mark.asyncio
+async def test_steady_closes_still_trim_and_without_malloc_trim_nothing_is_counted(
+    quick: None,
+) -> None:
+    trim = CountingTrim()
+    trimmer = memory.Trimmer(trim)
+    for _ in range(12):  # a close every few milliseconds, never a quiet moment
+        trimmer.socket_closed()
+        await asyncio.sleep(0.004)
+    await asyncio.sleep(0.05)
+    assert len(trim.calls) >= 2
+
+    without = memory.Trimmer(None)
+    for _ in range(10):
+        without.socket_closed()
+    assert without.closed == 0
+
+
+def test_malloc_trim_is_found_exactly_where_the_c_library_is_glibc() -> None:
+    assert (memory._malloc_trim is not None) == (platform.libc_ver()[0] == "glibc")
