@@ -243,7 +243,13 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     # Django's default config gives "django" a plain-text console handler in DEBUG; no handlers
     # of its own leaves it to propagate to the JSON root handler, so every line stays JSON.
-    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # httpx logs every upstream request at INFO, a second line beside the one our own code
+        # writes with the ids that matter (signaling/calls.py), and a JSON record's CPU on every
+        # offer and key: kept for LOG_LEVEL=DEBUG.
+        "httpx": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+    },
 }
 
 # --- Local realtime engine ------------------------------------------------------------------
