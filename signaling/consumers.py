@@ -37,6 +37,7 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.bucket = TokenBucket(rate=messages.RATE_PER_SECOND, burst=messages.RATE_BURST)
+        memory.socket_opened()
         await self.accept()
         if not self.scope["user"].is_authenticated:
             await self.close(code=messages.CLOSE_UNAUTHENTICATED)

@@ -65,3 +65,48 @@ async def test_steady_closes_still_trim_and_without_malloc_trim_nothing_is_count
 
 def test_malloc_trim_is_found_exactly_where_the_c_library_is_glibc() -> None:
     assert (memory._malloc_trim is not None) == (platform.libc_ver()[0] == "glibc")
+
+
+class RecordingGc:
+    """Stands in for the gc module: what the collector was asked to do, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def collect(self, generation: int = 2) -> int:
+        self.calls.append(f"collect({generation})")
+        return 0
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+    def unfreeze(self) -> None:
+        self.calls.append("unfreeze")
+
+
+@pytest.mark.asyncio
+async def test_survivors_are_frozen_after_a_young_collection_and_all_is_collected_now_and_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = RecordingGc()
+    monkeypatch.setattr(memory, "gc", fake)
+    monkeypatch.setattr(memory, "FREEZE_SECONDS", 0.001)
+    monkeypatch.setattr(memory, "FULL_COLLECTION_SECONDS", 0.003)
+    collector = memory.Collector(asyncio.get_running_loop())
+
+    for _ in range(3):
+        collector.tick()
+
+    young = ["collect(1)", "freeze"]
+    assert fake.calls == [*young, *young, "unfreeze", "collect(2)", "freeze"]
+
+
+@pytest.mark.asyncio
+async def test_a_trim_collects_the_frozen_too(monkeypatch: pytest.MonkeyPatch, quick: None) -> None:
+    fake = RecordingGc()
+    monkeypatch.setattr(memory, "gc", fake)
+    trimmer = memory.Trimmer(CountingTrim())
+
+    trimmer.trim_now()
+
+    assert fake.calls == ["unfreeze", "collect(2)"]
