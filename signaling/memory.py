@@ -60,10 +60,10 @@ def full_collection() -> int:
 
 
 class Collector:
-    """Keeps one event loop's process's collections short: every FREEZE_SECONDS, a young
-    collection (what died young is freed, not frozen) and a freeze; a full collection instead
-    once FULL_COLLECTION_SECONDS have gone by. Timer callbacks, not a task: a loop closed with
-    one pending (tests) drops it silently."""
+    """Keeps the process's full collections short, from its event loop: every FREEZE_SECONDS a
+    young collection (what died young is freed, not frozen) and a freeze; a full collection
+    instead once FULL_COLLECTION_SECONDS have gone by. Timer callbacks, not a task: a loop
+    closed with one pending (tests) drops it silently."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
