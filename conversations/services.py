@@ -105,7 +105,7 @@ def start_conversation(
     _check_choice("mode", mode, Conversation.Mode.values)
     if admit is not None:
         admit()
-    return Conversation.objects.create(
+    conversation = Conversation(
         owner=owner,
         transport=transport,
         mode=mode,
@@ -113,6 +113,8 @@ def start_conversation(
         voice=voice,
         instructions=instructions,
     )
+    statements.insert_row(conversation)  # every call and key makes one: written out
+    return conversation
 
 
 # The status changes below are one conditional UPDATE each, with the rules in SQL: no lock, read

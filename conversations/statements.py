@@ -1,5 +1,5 @@
-"""Written-out SQL for the writes every call and every relayed batch makes: a call's connected
-and end updates, a batch's new rows, its changed rows, and a row's changed fields.
+"""Written-out SQL for the writes every call and every relayed batch makes: a call's new row and
+its connected and end updates, a batch's new rows, its changed rows, and a row's changed fields.
 
 Built by the ORM, a batch of five events spent most of its CPU compiling SQL (`bulk_create`
 preparing every value through the compiler, `save(update_fields=…)` building an UPDATE): about
@@ -47,6 +47,20 @@ def insert_rows(rows: Sequence[Model], key: str) -> None:
             row._state.adding, row._state.db = False, connection.alias
 
 
+def insert_row(row: Model) -> None:
+    """INSERT one new instance, setting its primary key: `save()` without the ORM compiling the
+    statement each time (nor its signals, which no model here listens to)."""
+    model = type(row)
+    if not connection.features.can_return_columns_from_insert:
+        row.save(force_insert=True)
+        return
+    params = [_db_value(field, row, add=True) for field in _insert_fields(model)]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, None, 1), params)
+        (row.pk,) = cursor.fetchone()
+    row._state.adding, row._state.db = False, connection.alias
+
+
 def update_fields(instance: Model, names: Sequence[str]) -> None:
     """UPDATE the named fields of `instance`'s row to the instance's values (`save(update_fields=
     names)` without its signals, which no model here listens to)."""
@@ -83,15 +97,18 @@ def _insert_fields(model: type[Model]) -> list[Field]:
 
 
 @functools.cache
-def _insert_sql(model: type[Model], key: str, count: int) -> str:
+def _insert_sql(model: type[Model], key: str | None, count: int) -> str:
+    """INSERT of `count` rows, returning each one's primary key and, if given, its `key`."""
     name = connection.ops.quote_name
     fields = _insert_fields(model)
     columns = ", ".join(name(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    pk, key_column = name(model._meta.pk.column), name(model._meta.get_field(key).column)
+    returning = [name(model._meta.pk.column)]
+    if key is not None:
+        returning.append(name(model._meta.get_field(key).column))
     return (
         f"INSERT INTO {name(model._meta.db_table)} ({columns}) VALUES "
-        f"{', '.join([row] * count)} RETURNING {pk}, {key_column}"
+        f"{', '.join([row] * count)} RETURNING {', '.join(returning)}"
     )
 
 

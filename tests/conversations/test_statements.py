@@ -105,3 +105,35 @@ def test_updated_rows_read_back_as_bulk_update_writes_them(owner: Any) -> None:
         }
     assert stored(Turn, turns[1].pk)["role"] == "user"
     assert stored(Turn, turns[0].pk)["text"] == "Hello 0 ✓ — edited"
+
+
+def test_an_inserted_row_gets_its_key_and_reads_back_as_create_writes_it(owner: Any) -> None:
+    fields = {"owner": owner, "transport": "webrtc", "mode": "brokered", "model": "gpt-realtime",
+              "voice": "marin", "instructions": "Be brief ✓"}  # fmt: skip
+    ours = Conversation(**fields)
+    by_orm = Conversation.objects.create(**fields)
+
+    statements.insert_row(ours)
+
+    assert ours.pk is not None
+    assert not ours._state.adding
+    ignored = {"id", "started_at"}
+    mine, orm = stored(Conversation, ours.pk), stored(Conversation, by_orm.pk)
+    assert {k: v for k, v in mine.items() if k not in ignored} == {
+        k: v for k, v in orm.items() if k not in ignored
+    }
+    assert mine["started_at"] == ours.started_at
+
+
+def test_without_returning_a_row_is_left_to_save(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (Faked: both databases here return columns; Django's own save handles those that don't.)
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    saved: list[dict[str, Any]] = []
+    monkeypatch.setattr(Conversation, "save", lambda self, **kwargs: saved.append(kwargs))
+    row = Conversation(owner=owner, transport="webrtc", mode="direct", model="m", voice="marin")
+
+    statements.insert_row(row)
+
+    assert saved == [{"force_insert": True}]
