@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
+from conversations.pending import PendingWrites
 from conversations.reconciliation import Merged, reconcile, seed_state
 from conversations.transcript import (
     Outcome,
@@ -32,16 +33,6 @@ from conversations.transcript import (
 
 logger = logging.getLogger(__name__)
 
-_TURN_FIELDS = (
-    "role",
-    "text",
-    "status",
-    "previous_item_id",
-    "response_id",
-    "position",
-    "source",
-    "browser_text",
-)
 _FIRST_WORDS_LENGTH = Conversation._meta.get_field("first_words").max_length or 200
 _FLAG_REASON_LENGTH = Conversation._meta.get_field("flag_reason").max_length or 200
 _END_REASON_LENGTH = Conversation._meta.get_field("end_reason").max_length or 200
@@ -228,13 +219,17 @@ def record_events(
     (see `conversations.reconciliation`). With a `recording` of this conversation, the batch
     continues from it when no one else has written since, and keeps it current for the next."""
     _check_choice("source", source, Turn.Source.values)
-    return _record(_locked(conversation_id), events, source, recording)
+    pending = PendingWrites()
+    result = _record(_locked(conversation_id), events, source, recording, pending)
+    pending.flush()
+    return result
 
 
 @transaction.atomic
 def record_batches(*, batches: Sequence[Batch]) -> list[RecordResult]:
-    """`record_events` for each batch, in order, in one transaction: one commit for all. The
-    conversations are locked together, in id order, so two such groups never deadlock."""
+    """`record_events` for each batch, in order, in one transaction: one commit for all, and
+    their rows written together (`conversations.pending`). The conversations are locked
+    together, in id order, so two such groups never deadlock."""
     for batch in batches:
         _check_choice("source", batch.source, Turn.Source.values)
     ids = sorted({batch.conversation_id for batch in batches})
@@ -243,9 +238,13 @@ def record_batches(*, batches: Sequence[Batch]) -> list[RecordResult]:
     missing = set(ids) - conversations.keys()
     if missing:
         raise Conversation.DoesNotExist(f"no conversation {sorted(missing)}")
-    return [
-        _record(conversations[b.conversation_id], b.events, b.source, b.recording) for b in batches
+    pending = PendingWrites()
+    results = [
+        _record(conversations[b.conversation_id], b.events, b.source, b.recording, pending)
+        for b in batches
     ]
+    pending.flush()
+    return results
 
 
 def _record(
@@ -253,16 +252,18 @@ def _record(
     events: Sequence[Mapping[str, Any]],
     source: str,
     recording: Recording | None,
+    pending: PendingWrites,
 ) -> RecordResult:
-    """One batch, inside the caller's transaction, `conversation` locked."""
+    """One batch, inside the caller's transaction, `conversation` locked; its rows are left in
+    `pending` for the caller to write."""
     kept = recording is not None
-    recording = _current(recording, conversation, source)
+    recording = _current(recording, conversation, source, pending)
     transcript = recording.transcript
     transcript.session_id = conversation.upstream_session_id or transcript.session_id
     outcomes = transcript.feed_all(events)
     changed: list[ChangedTurn] = []
     if any(outcome.kind == "changed" for outcome in outcomes):
-        changed = _write(conversation, recording, source)
+        changed = _write(conversation, recording, source, pending)
     if kept:
         revision = conversation.record_revision
         transaction.on_commit(functools.partial(recording._confirm, revision))
@@ -272,7 +273,9 @@ def _record(
     return result
 
 
-def _current(recording: Recording | None, conversation: Conversation, source: str) -> Recording:
+def _current(
+    recording: Recording | None, conversation: Conversation, source: str, pending: PendingWrites
+) -> Recording:
     """`recording` if it still matches the stored record, else one reloaded from the database.
     A sideband batch always reloads: it starts from browser words blanked (`seed_state`)."""
     if recording is None or recording.conversation_id != conversation.pk:
@@ -284,6 +287,7 @@ def _current(recording: Recording | None, conversation: Conversation, source: st
         or recording.transcript.events_seen > MAX_REMEMBERED_EVENTS
     )
     if stale:
+        pending.flush()  # what earlier batches of the transaction changed is read back
         _reload(recording, conversation, source)
     recording.revision = None  # until this transaction commits
     return recording
@@ -300,9 +304,11 @@ def _reload(recording: Recording, conversation: Conversation, source: str) -> No
     )
 
 
-def _write(conversation: Conversation, recording: Recording, source: str) -> list[ChangedTurn]:
-    """Store what the transcript now says and differs from the stored rows; bump the revision
-    when anything was written."""
+def _write(
+    conversation: Conversation, recording: Recording, source: str, pending: PendingWrites
+) -> list[ChangedTurn]:
+    """Store (in `pending`) what the transcript now says and differs from the stored rows; bump
+    the revision when anything changed."""
     transcript, stored = recording.transcript, recording.turns
     ordered = transcript.ordered_turns()
     changes = transcript.take_changes()
@@ -328,12 +334,13 @@ def _write(conversation: Conversation, recording: Recording, source: str) -> lis
         position: reconcile(state, stored.get(state.item_id), source)
         for position, state in candidates
     }
-    changed, new_turns = _save_turns(conversation, merged, stored)
-    # Rows a backend could not return keys for cannot be updated later: not kept (`_confirm`).
-    recording.keyless = recording.keyless or any(row.pk is None for row in new_turns)
+    changed, new_turns = _save_turns(conversation, merged, stored, pending)
+    # Rows a backend cannot return keys for cannot be updated later: not kept (`_confirm`).
+    returns_keys = connection.features.can_return_rows_from_bulk_insert
+    recording.keyless = recording.keyless or bool(new_turns and not returns_keys)
     usage_rows = recording.usages
     usages = [transcript.usages[response_id] for response_id in changes.usages]
-    created, updated = _save_usages(conversation, usages, usage_rows, source)
+    created, updated = _save_usages(conversation, usages, usage_rows, source, pending)
     usages_written = bool(created or updated)
     flagged = _flag_disagreements(conversation, list(merged.values()))
     # The words as stored: this batch's merged turns, the others' rows.
@@ -344,7 +351,7 @@ def _write(conversation: Conversation, recording: Recording, source: str) -> lis
     derived += _changed(conversation, upstream_session_id=transcript.session_id)
     if changed or usages_written or flagged or derived:
         conversation.record_revision += 1
-        statements.update_fields(conversation, [*derived, "record_revision"])
+        pending.change([conversation])
     return changed
 
 
@@ -366,10 +373,11 @@ def _save_turns(
     conversation: Conversation,
     merged_at: dict[int, Merged],
     stored: dict[str, Turn],
+    pending: PendingWrites,
 ) -> tuple[list[ChangedTurn], list[Turn]]:
-    """Create and update the turns of `merged_at` (by position in the chain) that differ from
-    their rows; the turns as they now stand, and the rows created. The rows created are added to
-    `stored`; rows updated are updated there too."""
+    """Create and update (in `pending`) the turns of `merged_at` (by position in the chain) that
+    differ from their rows; the turns as they now stand, and the rows created. The rows created
+    are added to `stored`; rows updated are updated there too."""
     now, created, updated, changed = timezone.now(), [], [], []
     for position, merged in merged_at.items():
         values = _turn_values(merged, position)
@@ -386,11 +394,9 @@ def _save_turns(
         if row.completed_at is None and row.status != Turn.Status.IN_PROGRESS:
             row.completed_at = now
         changed.append(ChangedTurn(row.item_id, row.role, row.text, row.status, row.position))
-    if created:
-        statements.insert_rows(created, key="item_id")
-        stored.update((row.item_id, row) for row in created)
-    if updated:
-        statements.update_rows(updated, [*_TURN_FIELDS, "completed_at"])
+    pending.create(created)
+    pending.change(updated)
+    stored.update((row.item_id, row) for row in created)
     return changed, created
 
 
@@ -446,10 +452,11 @@ def _save_usages(
     usages: Iterable[UsageState],
     stored: dict[str, ResponseUsage],
     source: str,
+    pending: PendingWrites,
 ) -> tuple[list[ResponseUsage], list[ResponseUsage]]:
-    """Store new usage, updating `stored`; the rows created and the rows updated. The browser
-    may add a response's usage but never change one already stored (the sideband's may be the
-    one stored)."""
+    """Store new usage (in `pending`), updating `stored`; the rows created and the rows updated.
+    The browser may add a response's usage but never change one already stored (the sideband's
+    may be the one stored)."""
     created, updated = [], []
     for usage in usages:
         row = stored.get(usage.response_id)
@@ -470,10 +477,8 @@ def _save_usages(
             row.status, row.usage = usage.status, dict(usage.usage)
             updated.append(row)
         stored[usage.response_id] = row
-    if created:
-        statements.insert_rows(created, key="response_id")
-    if updated:
-        statements.update_rows(updated, ["status", "usage"])
+    pending.create(created)
+    pending.change(updated)
     return created, updated
 
 

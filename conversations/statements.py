@@ -1,5 +1,5 @@
-"""Written-out SQL for the writes every call and every relayed batch makes: a call's new row and
-its connected and end updates, a batch's new rows, its changed rows, and a row's changed fields.
+"""Written-out SQL for the writes every call and every group of relayed batches makes: a call's
+new row and its connected and end updates, a group's new rows and its changed rows.
 
 Built by the ORM, a batch of five events spent most of its CPU compiling SQL (`bulk_create`
 preparing every value through the compiler, `save(update_fields=…)` building an UPDATE): about
@@ -25,10 +25,11 @@ from conversations.models import Conversation
 MAX_ROWS = 500
 
 
-def insert_rows(rows: Sequence[Model], key: str) -> None:
-    """INSERT `rows` (new instances of one model), setting each one's primary key. `key` names a
-    field unique among them, by which the returned keys are matched to the rows (the order of a
-    RETURNING clause is not promised). Without RETURNING support, the ORM's `bulk_create`."""
+def insert_rows(rows: Sequence[Model], key: Sequence[str]) -> None:
+    """INSERT `rows` (new instances of one model), setting each one's primary key. `key` names
+    fields unique together among them, by which the returned keys are matched to the rows (the
+    order of a RETURNING clause is not promised). Without RETURNING support, the ORM's
+    `bulk_create`."""
     if not rows:
         return
     model = type(rows[0])
@@ -36,14 +37,15 @@ def insert_rows(rows: Sequence[Model], key: str) -> None:
         model._default_manager.bulk_create(rows)
         return
     fields = _insert_fields(model)
+    names = tuple(model._meta.get_field(name).attname for name in key)
     for start in range(0, len(rows), MAX_ROWS):
         chunk = rows[start : start + MAX_ROWS]
         params = [_db_value(field, row, add=True) for row in chunk for field in fields]
         with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(model, key, len(chunk)), params)
-            returned = dict((value, pk) for pk, value in cursor.fetchall())
+            cursor.execute(_insert_sql(model, tuple(key), len(chunk)), params)
+            returned = {tuple(values): pk for pk, *values in cursor.fetchall()}
         for row in chunk:
-            row.pk = returned[getattr(row, key)]
+            row.pk = returned[tuple(getattr(row, name) for name in names)]
             row._state.adding, row._state.db = False, connection.alias
 
 
@@ -56,20 +58,9 @@ def insert_row(row: Model) -> None:
         return
     params = [_db_value(field, row, add=True) for field in _insert_fields(model)]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, None, 1), params)
+        cursor.execute(_insert_sql(model, (), 1), params)
         (row.pk,) = cursor.fetchone()
     row._state.adding, row._state.db = False, connection.alias
-
-
-def update_fields(instance: Model, names: Sequence[str]) -> None:
-    """UPDATE the named fields of `instance`'s row to the instance's values (`save(update_fields=
-    names)` without its signals, which no model here listens to)."""
-    if not names:
-        return
-    model = type(instance)
-    fields = [model._meta.get_field(name) for name in names]
-    params = [_db_value(field, instance, add=False) for field in fields]  # type: ignore[arg-type]
-    execute(_update_sql(model, tuple(names)), [*params, instance.pk])
 
 
 def update_rows(rows: Sequence[Model], names: Sequence[str]) -> None:
@@ -97,18 +88,16 @@ def _insert_fields(model: type[Model]) -> list[Field]:
 
 
 @functools.cache
-def _insert_sql(model: type[Model], key: str | None, count: int) -> str:
-    """INSERT of `count` rows, returning each one's primary key and, if given, its `key`."""
+def _insert_sql(model: type[Model], key: tuple[str, ...], count: int) -> str:
+    """INSERT of `count` rows, returning each one's primary key and then its `key` fields."""
     name = connection.ops.quote_name
     fields = _insert_fields(model)
     columns = ", ".join(name(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    returning = [name(model._meta.pk.column)]
-    if key is not None:
-        returning.append(name(model._meta.get_field(key).column))
+    returning = [model._meta.pk, *(model._meta.get_field(field) for field in key)]
     return (
         f"INSERT INTO {name(model._meta.db_table)} ({columns}) VALUES "
-        f"{', '.join([row] * count)} RETURNING {', '.join(returning)}"
+        f"{', '.join([row] * count)} RETURNING {', '.join(name(f.column) for f in returning)}"
     )
 
 

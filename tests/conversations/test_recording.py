@@ -4,6 +4,7 @@ reading every turn again, and reloaded whenever another writer touched the conve
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -64,7 +65,9 @@ def turn_reads(queries: CaptureQueriesContext) -> list[str]:
 
 
 def writes(queries: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in queries if q["sql"].split()[0] in {"INSERT", "UPDATE", "DELETE"}]
+    # An `executemany` is captured as "N times: UPDATE …".
+    sql = [re.sub(r"^\d+ times: ", "", q["sql"]) for q in queries]
+    return [s for s in sql if s.split()[0] in {"INSERT", "UPDATE", "DELETE"}]
 
 
 # A call told by both sources, in the order a real one may interleave them: the browser first,
@@ -234,3 +237,49 @@ def test_turns_a_late_link_moves_are_renumbered_though_the_batch_did_not_touch_t
     assert before == ["u1", "u2"]
     assert list(after) == [("u1", 0), ("a1", 1), ("u2", 2)]
     assert recording.revision is not None  # the kept record went on, it was not reloaded
+
+
+def test_a_group_writes_one_statement_per_table_however_many_batches_it_holds(owner) -> None:
+    calls = [start(owner) for _ in range(5)]
+    recordings = [services.Recording(c.pk, "browser") for c in calls]
+    for conversation, recording in zip(calls, recordings, strict=True):
+        record(conversation, U1, recording=recording)
+    batches = [
+        services.Batch(c.pk, U2_BROWSER, "browser", r)
+        for c, r in zip(calls, recordings, strict=True)
+    ]
+
+    with CaptureQueriesContext(connection) as group:
+        results = services.record_batches(batches=batches)
+
+    tables = [
+        (sql.split()[0], sql.split()[2] if sql.startswith("INSERT") else sql.split()[1])
+        for sql in writes(group)
+    ]
+    assert sorted(tables) == [
+        ("INSERT", '"conversations_responseusage"'),
+        ("INSERT", '"conversations_turn"'),
+        ("UPDATE", '"conversations_conversation"'),
+    ]
+    assert [len(r.turns) for r in results] == [2] * 5
+    for conversation in calls:
+        assert [t[0] for t in record_state(conversation)[1]] == ["u1", "a1", "u2", "a2"]
+        assert conversation.record_revision == 2
+
+
+def test_a_batch_that_reloads_mid_group_reads_what_earlier_batches_wrote(owner) -> None:
+    grouped, alone = start(owner), start(owner)
+    recording = services.Recording(grouped.pk, "browser")
+    script = [("browser", U1), ("browser", U2_BROWSER), ("sideband", U2_SIDEBAND)]
+
+    services.record_batches(
+        batches=[
+            services.Batch(grouped.pk, events, source, recording if source == "browser" else None)
+            for source, events in script
+        ]
+    )
+    for source, events in script:
+        record(alone, events, source)
+
+    assert record_state(grouped) == record_state(alone)
+    assert record_state(grouped)[0][7] is True  # the sideband saw the browser's words

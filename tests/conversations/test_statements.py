@@ -14,6 +14,7 @@ from tests.conversations.test_services import start
 
 pytestmark = pytest.mark.django_db
 
+KEYS = {Turn: ("conversation", "item_id"), ResponseUsage: ("conversation", "response_id")}
 USAGE = {"input_tokens": 120, "output_tokens": 80, "input_token_details": {"cached_tokens": 64}}
 
 
@@ -44,8 +45,8 @@ def test_inserted_rows_get_their_keys_and_read_back_as_the_orm_writes_them(owner
     Turn.objects.bulk_create(by_orm_turns)
     ResponseUsage.objects.bulk_create(by_orm_usages)
 
-    statements.insert_rows(turns, key="item_id")
-    statements.insert_rows(usages, key="response_id")
+    statements.insert_rows(turns, key=KEYS[Turn])
+    statements.insert_rows(usages, key=KEYS[ResponseUsage])
 
     assert all(row.pk is not None and not row._state.adding for row in [*turns, *usages])
     for ours, theirs in zip([*turns, *usages], [*by_orm_turns, *by_orm_usages], strict=True):
@@ -61,32 +62,16 @@ def test_without_returning_the_orm_inserts_the_rows(
     monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
     turns, _ = new_rows(start(owner))
 
-    statements.insert_rows(turns, key="item_id")
+    statements.insert_rows(turns, key=KEYS[Turn])
 
     assert sorted(Turn.objects.values_list("item_id", flat=True)) == ["item_0", "item_1", "item_2"]
-
-
-def test_update_fields_writes_only_the_named_fields(owner: Any) -> None:
-    conversation = start(owner)
-    Conversation.objects.filter(pk=conversation.pk).update(end_reason="set elsewhere")
-    conversation.turn_count, conversation.first_words = 4, "Hi there"
-    conversation.end_reason = "not to be written"
-
-    statements.update_fields(conversation, ["turn_count", "first_words"])
-
-    row = stored(Conversation, conversation.pk)
-    assert (row["turn_count"], row["first_words"], row["end_reason"]) == (
-        4,
-        "Hi there",
-        "set elsewhere",
-    )
 
 
 def test_updated_rows_read_back_as_bulk_update_writes_them(owner: Any) -> None:
     turns, usages = new_rows(start(owner))
     by_orm_turns, by_orm_usages = new_rows(start(owner))
     for rows in (turns, usages, by_orm_turns, by_orm_usages):
-        statements.insert_rows(rows, key="item_id" if rows[0].__class__ is Turn else "response_id")
+        statements.insert_rows(rows, key=KEYS[type(rows[0])])
     done = datetime(2026, 11, 24, 13, 0, 0, 654321, tzinfo=UTC)
     for row in [*turns, *by_orm_turns]:
         row.text, row.status, row.completed_at = f"{row.text} — edited", "incomplete", done
@@ -136,3 +121,16 @@ def test_without_returning_a_row_is_left_to_save(
     statements.insert_row(row)
 
     assert saved == [{"force_insert": True}]
+
+
+def test_rows_of_two_conversations_with_the_same_item_ids_each_get_their_own_key(
+    owner: Any,
+) -> None:
+    (first, _), (second, _) = new_rows(start(owner)), new_rows(start(owner))
+    rows = [row for pair in zip(first, second, strict=True) for row in pair]
+
+    statements.insert_rows(rows, key=KEYS[Turn])
+
+    for row in rows:
+        assert stored(Turn, row.pk)["conversation_id"] == row.conversation_id
+        assert stored(Turn, row.pk)["item_id"] == row.item_id
