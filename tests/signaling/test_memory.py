@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import sys
 
 import pytest
 
@@ -110,3 +111,37 @@ async def test_a_trim_collects_the_frozen_too(monkeypatch: pytest.MonkeyPatch, q
     trimmer.trim_now()
 
     assert fake.calls == ["unfreeze", "collect(2)"]
+
+
+class Looked:
+    attribute = 1
+
+
+@pytest.mark.asyncio
+async def test_names_looked_up_while_sockets_were_open_are_let_go() -> None:
+    name = "".join(["attri", "bute"])  # made at run time, like a message's handler name
+    getattr(Looked, name)
+    cached = sys.getrefcount(name)
+
+    memory.release_survivors()
+
+    assert sys.getrefcount(name) < cached  # the interpreter's lookup cache held it
+
+
+def iterators_made(loop: asyncio.AbstractEventLoop, count: int) -> set[int]:
+    """The addresses of `count` future iterators (one is made per `await` of a future), all
+    freed on return: back to `_asyncio`'s free list, as many as it holds."""
+    iterators = [loop.create_future().__await__() for _ in range(count)]
+    return {id(iterator) for iterator in iterators}
+
+
+@pytest.mark.asyncio
+async def test_future_iterators_kept_for_reuse_are_replaced_by_fresh_ones() -> None:
+    loop = asyncio.get_running_loop()
+    size = memory._FUTURE_ITERATOR_FREE_LIST
+    kept_before = iterators_made(loop, size)
+    assert iterators_made(loop, size) == kept_before  # reused from the free list
+
+    memory.release_survivors()
+
+    assert iterators_made(loop, size).isdisjoint(kept_before)
