@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
-from conversations.pending import PendingWrites
+from conversations.pending import CONVERSATION_COLUMNS, PendingWrites
 from conversations.reconciliation import Merged, reconcile, seed_state
 from conversations.transcript import (
     Outcome,
@@ -64,6 +64,12 @@ class RecordResult:
     unchanged: int
     rejected: tuple[Rejection, ...]
     turns: tuple[ChangedTurn, ...]
+
+
+# What a batch reads and writes of its conversation (any other field would load when read).
+_RECORD_FIELDS = (*CONVERSATION_COLUMNS, "flagged", "flag_reason")
+# Asked on every batch: `TextChoices.values` builds a new list each time.
+_SOURCES = frozenset(Turn.Source.values)
 
 
 def _check_choice(name: str, value: str, choices: Iterable[str]) -> None:
@@ -218,7 +224,7 @@ def record_events(
     sideband gave are never replaced by the browser's, and a disagreement flags the conversation
     (see `conversations.reconciliation`). With a `recording` of this conversation, the batch
     continues from it when no one else has written since, and keeps it current for the next."""
-    _check_choice("source", source, Turn.Source.values)
+    _check_choice("source", source, _SOURCES)
     pending = PendingWrites()
     result = _record(_locked(conversation_id), events, source, recording, pending)
     pending.flush()
@@ -231,9 +237,9 @@ def record_batches(*, batches: Sequence[Batch]) -> list[RecordResult]:
     their rows written together (`conversations.pending`). The conversations are locked
     together, in id order, so two such groups never deadlock."""
     for batch in batches:
-        _check_choice("source", batch.source, Turn.Source.values)
+        _check_choice("source", batch.source, _SOURCES)
     ids = sorted({batch.conversation_id for batch in batches})
-    locked = Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    locked = statements.locked_rows(Conversation, ids, _RECORD_FIELDS)
     conversations = {conversation.pk: conversation for conversation in locked}
     missing = set(ids) - conversations.keys()
     if missing:

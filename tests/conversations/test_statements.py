@@ -1,12 +1,13 @@
-"""The written-out INSERT and UPDATE store exactly what the ORM would."""
+"""The written-out INSERT, UPDATE and locking SELECT store and read exactly what the ORM would."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
@@ -134,3 +135,37 @@ def test_rows_of_two_conversations_with_the_same_item_ids_each_get_their_own_key
     for row in rows:
         assert stored(Turn, row.pk)["conversation_id"] == row.conversation_id
         assert stored(Turn, row.pk)["item_id"] == row.item_id
+
+
+def test_locked_rows_read_the_named_fields_as_the_orm_does_in_key_order(owner: Any) -> None:
+    first, second = start(owner), start(owner)
+    Conversation.objects.filter(pk=second.pk).update(flagged=True, turn_count=7)
+    names = ("flagged", "turn_count", "started_at", "first_words")
+
+    rows = statements.locked_rows(Conversation, [second.pk, first.pk], names)
+
+    by_orm = Conversation.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk").only(*names)
+    assert [row.pk for row in rows] == [first.pk, second.pk]
+    for ours, theirs in zip(rows, by_orm, strict=True):
+        assert [getattr(ours, name) for name in names] == [getattr(theirs, name) for name in names]
+        assert ours.get_deferred_fields() == theirs.get_deferred_fields()
+    assert rows[1].flagged is True
+    assert rows[1].instructions == "Be brief."  # a field not named loads when read
+    assert statements.locked_rows(Conversation, [], names) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks need PostgreSQL; SQLite is the single-writer development database",
+)
+def test_locked_rows_stay_locked_until_the_transaction_ends(owner: Any) -> None:
+    conversation = start(owner)
+    with transaction.atomic():
+        statements.locked_rows(Conversation, [conversation.pk], ["turn_count"])
+        other = psycopg.connect(**connection.get_connection_params())
+        with other, pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute(
+                "SELECT id FROM conversations_conversation WHERE id = %s FOR UPDATE NOWAIT",
+                [conversation.pk],
+            )
