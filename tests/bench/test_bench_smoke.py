@@ -96,6 +96,23 @@ def test_capacity_bench_reports_each_level_and_after_close() -> None:
     assert [row[0] for row in rows] == ["0 (before)", "10", "30", "0 (all closed)", "30 again"]
 
 
+def test_group_writes_bench_measures_this_checkout_and_another_tree(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    subprocess.run(["git", "worktree", "add", "--detach", str(other)], cwd=REPO, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        output = run_bench(
+            "bench.group_writes", "--calls", "3", "--events", "10", "--tree", str(other),
+            "--databases", "sqlite", "postgres",
+        )  # fmt: skip
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO, check=True)
+    rows = table_rows(output, "Relayed batches stored in groups, in-process (one event per batch)")
+    assert [row[0] for row in rows] == ["this checkout", str(other)] * (len(rows) // 2)
+    assert {row[1] for row in rows} >= {"sqlite"}
+    assert all(row[2] == "3 x 10" and float(row[4]) > 0 for row in rows)
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (figures.percentile(values, 50), figures.percentile(values, 99)) == (50.0, 99.0)
