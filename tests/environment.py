@@ -25,6 +25,14 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_row_locks() -> None:
+    """For tests of row locks: they need PostgreSQL (CI's database)."""
+    from django.db import connection
+
+    reason = "row locks need PostgreSQL; SQLite is the single-writer development database"
+    require(connection.vendor == "postgresql", reason)
+
+
 def require_chromium() -> str:
     require(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM

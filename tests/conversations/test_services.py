@@ -13,6 +13,7 @@ from conversations.models import Conversation, ResponseUsage, Turn
 from conversations.services import ChangedTurn, RecordResult, Rejection
 from conversations.transcript import usage_totals
 from tests.conversations import events as ev
+from tests.environment import require_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -377,11 +378,8 @@ def test_services_refuse_an_unknown_conversation(owner: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row locks need PostgreSQL; SQLite is the single-writer development database",
-)
 def test_concurrent_batches_for_one_conversation_never_duplicate_turns(owner: Any) -> None:
+    require_row_locks()
     conversation = start(owner)
     batch = two_exchanges()
     barrier = threading.Barrier(4)

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from conversations import statements
 from conversations.models import Conversation, ResponseUsage, Turn
 from tests.conversations.test_services import start
+from tests.environment import require_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -155,11 +156,8 @@ def test_locked_rows_read_the_named_fields_as_the_orm_does_in_key_order(owner: A
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row locks need PostgreSQL; SQLite is the single-writer development database",
-)
 def test_locked_rows_stay_locked_until_the_transaction_ends(owner: Any) -> None:
+    require_row_locks()
     conversation = start(owner)
     with transaction.atomic():
         statements.locked_rows(Conversation, [conversation.pk], ["turn_count"])
