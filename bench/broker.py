@@ -36,7 +36,7 @@ import httpx
 from bench import paths, servers
 from bench.clients import burst, run_async
 from bench.database import prepare, sqlite_url, voiceapp_env
-from bench.figures import Latency, ms, ratio, table
+from bench.figures import Latency, ms, print_tables, ratio, table
 from bench.local_engine import (
     EngineOffer,
     broker_env,
@@ -410,11 +410,5 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    output = run(parser().parse_args(argv))
-    print(output)
-    return output
-
-
 if __name__ == "__main__":
-    main()
+    print_tables(run, parser)

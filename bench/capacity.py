@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from bench import servers
 from bench.clients import SignalingSocket, close_sockets, open_sockets, run_async
 from bench.database import prepare, sqlite_url, voiceapp_env
-from bench.figures import Latency, ms, table
+from bench.figures import Latency, ms, print_tables, table
 from bench.ingestion import conversation, relay_batch
 from signaling import memory
 
@@ -150,11 +150,5 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    output = run(parser().parse_args(argv))
-    print(output)
-    return output
-
-
 if __name__ == "__main__":
-    main()
+    print_tables(run, parser)

@@ -5,8 +5,9 @@ Tables are GitHub Markdown so a run's output can be pasted into BENCHMARKS.md un
 
 from __future__ import annotations
 
+import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -54,3 +55,11 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) 
         for row in cells
     ]
     return "\n".join([f"### {title}", "", line, rule, *body, ""])
+
+
+def print_tables(
+    run: Callable[[argparse.Namespace], str], parser: Callable[[], argparse.ArgumentParser]
+) -> None:
+    """A script's entry point (`python -m bench.<script>`): parse the command line, run, print
+    the tables."""
+    print(run(parser().parse_args()), flush=True)

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +159,8 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    output = run(parser().parse_args(argv))
-    print(output)
-    return output
-
-
 if __name__ == "__main__":
-    main()
+    # Here, not at the top: a measured tree's child imports this file beside its own `bench`.
+    from bench.figures import print_tables
+
+    print_tables(run, parser)

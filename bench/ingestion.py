@@ -40,7 +40,7 @@ from bench.database import (
     sqlite_url,
     voiceapp_env,
 )
-from bench.figures import Latency, ms, ratio, table
+from bench.figures import Latency, ms, print_tables, ratio, table
 from bench.records import turn_digest
 from signaling import messages
 
@@ -311,11 +311,5 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    output = run(parser().parse_args(argv))
-    print(output)
-    return output
-
-
 if __name__ == "__main__":
-    main()
+    print_tables(run, parser)
