@@ -3,8 +3,9 @@
 It speaks just enough of the signaling protocol for the ingestion client: `hello` (with the
 same limits as Voiceapp's), `call.start` → `call.started`, `events.relay` → `events.ack`,
 `call.end` → `call.ended`. It parses each frame's JSON like the real consumer but validates
-nothing and stores nothing, behind the same origin check and session auth, so the gap between
-the two is what Voiceapp's parsing, storing and committing cost.
+nothing and stores nothing, behind the same origin check and session sign-in
+(`voiceapp.socket_auth`), so the gap between the two is what Voiceapp's parsing, storing and
+committing cost.
 
 Run: `python -m daphne -b 127.0.0.1 -p PORT bench.echo_consumer:application`.
 """
@@ -16,17 +17,17 @@ from typing import Any
 
 import django
 
-# Channels' auth middleware and the session store read Django's settings at import time.
+# Channels' auth helpers and the session store read Django's settings at import time.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceapp.settings")
 django.setup()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from signaling import messages  # noqa: E402
+from voiceapp.socket_auth import SessionAuthMiddleware  # noqa: E402
 
 HELLO = {
     "type": "hello",
@@ -52,5 +53,5 @@ class EchoConsumer(AsyncJsonWebsocketConsumer):
 
 routes = [path("ws/signaling/", EchoConsumer.as_asgi())]
 application = ProtocolTypeRouter(
-    {"websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))}
+    {"websocket": AllowedHostsOriginValidator(SessionAuthMiddleware(URLRouter(routes)))}
 )
