@@ -1,15 +1,18 @@
 """A Daphne process's memory: given back after waves of closed sockets, collected in short passes.
 
-Each idle socket holds about 40 KiB (Twisted's and autobahn's connection state, the consumer and
+Each idle socket holds about 36 KiB (Twisted's and autobahn's connection state, the consumer and
 its scope; bench.capacity). When thousands close, much of that is cyclic garbage (protocol,
 transport and consumer refer to each other) that the collector's oldest generation reaches only
 rarely, and what is freed stays with the allocators for reuse: the process stayed at 279 MiB
 after 5,000 sockets closed, against 77 MiB before them. So once a wave of closes has gone quiet,
 the cycles are collected and `malloc_trim` (glibc) hands free pages back to the system: 217 MiB
 after the same wave. The rest is CPython's small-object arenas (1 MiB each), which go back only
-when wholly empty: a few survivors kept most of them, and the two caches that held most of those
-are let go first (`release_survivors`): 123 MiB. With `PYTHONMALLOC=malloc` nearly all of it
-goes back, for a few KiB more per socket (README, "N Daphne processes"). Both steps walk
+when wholly empty, and a few small objects that outlived the sockets kept most of them. So the
+trim first lets go of those: the timers Twisted still holds for closed sockets
+(`purge_cancelled_timers`), the SQLite connection's references to its old cursors
+(`conversations.db.close_idle_connection`), and what two interpreter caches held
+(`release_survivors`): 105 MiB. With `PYTHONMALLOC=malloc` nearly all of it goes back (83 MiB,
+79 before), for 2 KiB more per socket (README, "N Daphne processes"). Collection and trim walk
 the heap (tens of milliseconds at that size, the loop waits), so they run once per wave, not per
 close. On a C library without `malloc_trim` (musl, macOS) nothing is done.
 
@@ -29,12 +32,15 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+import heapq
 import logging
 import sys
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from conversations import db
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +114,7 @@ class Trimmer:
         self.closed = 0
         self._pending: asyncio.TimerHandle | None = None
         self._waiting_since: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def socket_closed(self) -> None:
         if self._trim is None:
@@ -122,17 +129,55 @@ class Trimmer:
         if self._pending is not None:
             self._pending.cancel()
         when = min(now + TRIM_DELAY_SECONDS, self._waiting_since + TRIM_MAX_WAIT_SECONDS)
-        self._pending = loop.call_at(when, self.trim_now)
+        self._pending = loop.call_at(when, self._due)
 
-    def trim_now(self) -> None:
-        assert self._trim is not None
+    def _due(self) -> None:
         closed, self.closed, self._pending, self._waiting_since = self.closed, 0, None, None
+        task = asyncio.get_running_loop().create_task(self._trim_after_the_database(closed))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _trim_after_the_database(self, closed: int) -> None:
+        try:
+            await db.close_idle_connection()
+        except Exception:  # the trim does not depend on it
+            logger.warning("database connection not closed before the trim", exc_info=True)
+        self.trim_now(closed)
+
+    def trim_now(self, closed: int = 0) -> None:
+        assert self._trim is not None
         began = time.perf_counter()
-        release_survivors()
+        purge_cancelled_timers()
         full_collection()  # the closed sockets' objects may have been frozen
+        # After the collection: what this allocates then goes into pools that still hold live
+        # objects, not into the closed sockets' pools, which the collection has just emptied.
+        release_survivors()
         self._trim(0)
         took_ms = round((time.perf_counter() - began) * 1000, 1)
         logger.info("memory trimmed", extra={"sockets_closed": closed, "ms": took_ms})
+
+
+def purge_cancelled_timers() -> None:
+    """Drop the cancelled timers that Twisted's reactor (Daphne's) still holds.
+
+    Each HTTP channel Daphne opens, sockets included, sets Twisted's idle timeout (12 hours by
+    default), cancelled when the socket closes. A cancelled timer stays in the reactor's heap
+    until it is due, unless more than 50 are cancelled and they are over half the heap, when
+    the reactor drops them all. So after a wave of closes up to 50 stay for 12 hours, each
+    keeping a 1 MiB arena of small objects (tracemalloc, 1,000 sockets opened and closed: 25
+    such timers among the ~600 blocks left). This does the reactor's own clean-up without
+    the thresholds. Outside Daphne (no Twisted reactor imported) there is nothing to do.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    pending = getattr(reactor, "_pendingTimedCalls", None)
+    new = getattr(reactor, "_newTimedCalls", None)
+    if not isinstance(pending, list) or not isinstance(new, list):
+        return
+    live = [call for call in pending if not call.cancelled]
+    heapq.heapify(live)
+    reactor._pendingTimedCalls = live  # type: ignore[union-attr]
+    # The reactor counts the cancelled timers in both lists; only the new ones remain.
+    reactor._cancellations = sum(1 for call in new if call.cancelled)  # type: ignore[union-attr]
 
 
 # Entries of `_asyncio`'s free list of future iterators (FI_FREELIST_MAXLEN in CPython 3.11-3.13).

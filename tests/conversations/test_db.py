@@ -64,3 +64,19 @@ def _checked_out() -> int:
     pool = getattr(connection, "pool", None)
     stats = pool.get_stats() if pool else {}
     return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_the_idle_connection_is_closed_on_its_own_thread_unless_pooled(
+    monkeypatch: pytest.MonkeyPatch, pooled: bool
+) -> None:
+    closed_on: list[int] = []
+    monkeypatch.setattr(db, "parallel", lambda: pooled)
+    close_all = lambda: closed_on.append(threading.get_ident())  # noqa: E731
+    monkeypatch.setattr(db.connections, "close_all", close_all)
+
+    await db.close_idle_connection()
+
+    database_thread = await db.run(threading.get_ident)
+    assert closed_on == ([] if pooled else [database_thread])

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import platform
 import sys
+import weakref
 
 import pytest
+from twisted.internet.base import ReactorBase
 
 from signaling import memory
 
@@ -145,3 +147,76 @@ async def test_future_iterators_kept_for_reuse_are_replaced_by_fresh_ones() -> N
     memory.release_survivors()
 
     assert iterators_made(loop, size).isdisjoint(kept_before)
+
+
+class TimerHeapReactor(ReactorBase):
+    """Twisted's reactor base, with its timer heap and nothing to wait on (no waker)."""
+
+    def installWaker(self) -> None:
+        pass
+
+
+def test_cancelled_twisted_timers_are_dropped_from_the_reactor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reactor = TimerHeapReactor()
+    monkeypatch.setitem(sys.modules, "twisted.internet.reactor", reactor)
+    kept = reactor.callLater(3600, lambda: None)
+    closed = [reactor.callLater(3600, lambda: None) for _ in range(30)]
+    reactor.runUntilCurrent()  # each turn of the reactor moves new timers into its heap
+    for call in closed:
+        call.cancel()
+    cancelled = weakref.ref(closed[0])
+    del call, closed
+    reactor.runUntilCurrent()
+    assert cancelled() is not None  # fewer than 50: Twisted keeps them until they are due
+
+    memory.purge_cancelled_timers()
+
+    assert cancelled() is None
+    assert reactor.getDelayedCalls() == [kept]
+    due = reactor.callLater(0, lambda: None)
+    reactor.runUntilCurrent()
+    assert due.called  # the heap still works
+
+
+def test_without_a_twisted_reactor_there_is_nothing_to_purge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "twisted.internet.reactor", raising=False)
+
+    memory.purge_cancelled_timers()  # no error, nothing imported
+    assert "twisted.internet.reactor" not in sys.modules
+
+
+@pytest.mark.asyncio
+async def test_a_trim_refills_the_free_list_after_the_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    steps: list[str] = []
+    monkeypatch.setattr(memory, "purge_cancelled_timers", lambda: steps.append("purge"))
+    monkeypatch.setattr(memory, "full_collection", lambda: steps.append("collect") or 0)
+    monkeypatch.setattr(memory, "release_survivors", lambda: steps.append("release"))
+
+    memory.Trimmer(lambda pad: steps.append("malloc_trim") or 1).trim_now()
+
+    assert steps == ["purge", "collect", "release", "malloc_trim"]
+
+
+@pytest.mark.asyncio
+async def test_a_wave_closes_the_idle_database_connection_before_the_trim(
+    monkeypatch: pytest.MonkeyPatch, quick: None
+) -> None:
+    steps: list[str] = []
+
+    async def close_idle_connection() -> None:
+        steps.append("close connection")
+
+    monkeypatch.setattr(memory.db, "close_idle_connection", close_idle_connection)
+    trimmer = memory.Trimmer(lambda pad: steps.append("malloc_trim") or 1)
+
+    for _ in range(3):
+        trimmer.socket_closed()
+    await asyncio.sleep(0.05)
+
+    assert steps == ["close connection", "malloc_trim"]
