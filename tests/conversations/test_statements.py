@@ -30,10 +30,12 @@ def apart_from(row: dict[str, Any], ignored: set[str]) -> dict[str, Any]:
 
 
 def new_rows(conversation: Conversation) -> tuple[list[Turn], list[ResponseUsage]]:
+    # Texts an array literal must escape (PostgreSQL's rows go as one array per column).
     done = datetime(2026, 11, 24, 12, 30, 15, 123456, tzinfo=UTC)
     turns = [
-        Turn(conversation=conversation, item_id=f"item_{n}", role="user", text=f"Hello {n} ✓",
-             position=n, status="completed", completed_at=done if n else None)
+        Turn(conversation=conversation, item_id=f"item_{n}", role="user", position=n,
+             text=f"Hello {n} ✓" + (' "quoted", {braced} \\back\\slash NULL' if n else ""),
+             status="completed", completed_at=done if n else None)
         for n in range(3)
     ]  # fmt: skip
     usages = [ResponseUsage(conversation=conversation, response_id="resp_1", usage=USAGE)]
