@@ -48,13 +48,11 @@ def insert_rows(rows: Sequence[Model], key: Sequence[str]) -> None:
     for start in range(0, len(rows), MAX_ROWS):
         chunk = rows[start : start + MAX_ROWS]
         if arrays:
-            sql = _insert_arrays_sql(model, tuple(key))
             params = [[_db_value(field, row, db, add=True) for row in chunk] for field in fields]
         else:
-            sql = _insert_sql(model, tuple(key), len(chunk))
             params = [_db_value(field, row, db, add=True) for row in chunk for field in fields]
         with db.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(_insert_sql(model, tuple(key), 0 if arrays else len(chunk)), params)
             returned = {tuple(values): pk for pk, *values in cursor.fetchall()}
         for row in chunk:
             row.pk = returned[tuple(getattr(row, name) for name in names)]
@@ -177,29 +175,19 @@ def _insert_fields(model: type[Model]) -> list[Field]:
 
 @functools.cache
 def _insert_sql(model: type[Model], key: tuple[str, ...], count: int) -> str:
-    """INSERT of `count` rows, returning each one's primary key and then its `key` fields."""
+    """INSERT of `count` rows, or of rows given as one array per column when `count` is 0
+    (PostgreSQL), returning each one's primary key and then its `key` fields."""
     name = connection.ops.quote_name
     fields = _insert_fields(model)
-    columns = ", ".join(name(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    returning = [model._meta.pk, *(model._meta.get_field(field) for field in key)]
-    return (
-        f"INSERT INTO {name(model._meta.db_table)} ({columns}) VALUES "
-        f"{', '.join([row] * count)} RETURNING {', '.join(name(f.column) for f in returning)}"
-    )
-
-
-@functools.cache
-def _insert_arrays_sql(model: type[Model], key: tuple[str, ...]) -> str:
-    """INSERT of rows given as one array per column (PostgreSQL), returning each one's primary
-    key and then its `key` fields."""
-    name = connection.ops.quote_name
-    fields = _insert_fields(model)
-    arrays = ", ".join(f"%s::{_array_type(field)}" for field in fields)
+    if count:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        values = f"VALUES {', '.join([row] * count)}"
+    else:
+        values = f"SELECT * FROM unnest({', '.join(f'%s::{_array_type(f)}' for f in fields)})"
     returning = [model._meta.pk, *(model._meta.get_field(field) for field in key)]
     return (
         f"INSERT INTO {name(model._meta.db_table)} ({', '.join(name(f.column) for f in fields)})"
-        f" SELECT * FROM unnest({arrays}) RETURNING {', '.join(name(f.column) for f in returning)}"
+        f" {values} RETURNING {', '.join(name(f.column) for f in returning)}"
     )
 
 
