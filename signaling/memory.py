@@ -149,8 +149,9 @@ class Trimmer:
         began = time.perf_counter()
         purge_cancelled_timers()
         full_collection()  # the closed sockets' objects may have been frozen
-        # After the collection: what this allocates then goes into pools that still hold live
-        # objects, not into the closed sockets' pools, which the collection has just emptied.
+        # After the collection, so that the old iterators are let go once the sockets' garbage is
+        # gone. Where the fresh ones land is CPython's choice (it fills the pools freed last,
+        # often the closed sockets'): they can still keep an arena or two (BENCHMARKS, session 7).
         release_survivors()
         self._trim(0)
         took_ms = round((time.perf_counter() - began) * 1000, 1)
