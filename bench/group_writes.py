@@ -1,16 +1,18 @@
 """Group writes: the database thread's share of transcript ingestion, measured in-process.
 
-Stores the same relayed events as `bench.ingestion` (the bench's five-event exchanges, one event
-per batch, as a browser relaying every data-channel event at once sends them) for C calls at
-once, through what the signaling writer runs on its database thread: groups of up to
-`signaling.writer.MAX_GROUP` batches, each group one transaction (`writer.write_group`). No
+Stores the same relayed events as `bench.ingestion` (the bench's five-event exchanges; by default
+one event per batch, as a browser relaying every data-channel event at once sends them) for C
+calls at once, through what the signaling writer runs on its database thread: groups of up to
+`signaling.writer.MAX_GROUP` batches, each group one transaction (`writer.write_group`).
+`--group 1 --batch 5` is the paced load instead: five events a batch, and at 1,000 events/s
+most groups hold a single batch (its own transaction and commit). No
 sockets, no event loop, no client sharing the machine's cores: the figure is the CPU that
 storing costs per event, steadier than the end-to-end run's and comparable between two trees
 (`--tree DIR` measures another checkout, e.g. a `git worktree` of an earlier commit, in the same
 run). Each tree and database is measured in a child process of its own, which runs that tree's
 code on events this checkout made (so both store the same), and this file's `measure_here`.
 
-Run: `python -m bench.group_writes [--calls 200 --events 60] [--tree ../before]`.
+Run: `python -m bench.group_writes [--calls 200 --events 60] [--group 1 --batch 5] [--tree DIR]`.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ THIS_FILE = Path(__file__).resolve()
 REPO = THIS_FILE.parents[1]
 
 
-def measure_here(scripts: list[list[dict[str, Any]]]) -> dict[str, float]:
+def measure_here(work: dict[str, Any]) -> dict[str, float]:
     """In a child process whose DATABASE_URL names an empty database and whose path starts with
-    the tree measured: migrate, open a conversation per script, store the scripts' events, one
-    per batch, in groups; the CPU and wall time it took. (Only the measured tree's own modules
-    are imported: an older tree's `bench` may lack this file.)"""
+    the tree measured: migrate, open a conversation per script, store the scripts' events,
+    `batch` per batch, in groups of `group` batches; the CPU and wall time it took. (Only the
+    measured tree's own modules are imported: an older tree's `bench` may lack this file.)"""
     import django
 
     django.setup()
@@ -44,6 +46,7 @@ def measure_here(scripts: list[list[dict[str, Any]]]) -> dict[str, float]:
     from conversations import services
     from signaling import writer
 
+    scripts, size, group = work["scripts"], work["batch"], work["group"] or writer.MAX_GROUP
     call_command("migrate", verbosity=0)
     owner = get_user_model().objects.create_user("group-writes")
     ids = [
@@ -54,19 +57,20 @@ def measure_here(scripts: list[list[dict[str, Any]]]) -> dict[str, float]:
     ]
     recordings = {pk: services.Recording(pk, "browser") for pk in ids}
     batches = [
-        services.Batch(pk, [event], "browser", recordings[pk])
-        for n in range(max(map(len, scripts)))
+        services.Batch(pk, script[n : n + size], "browser", recordings[pk])
+        for n in range(0, max(map(len, scripts)), size)
         for pk, script in zip(ids, scripts, strict=True)
-        for event in script[n : n + 1]
+        if script[n : n + size]
     ]
     wall, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, len(batches), writer.MAX_GROUP):
-        outcomes = writer.write_group(batches[start : start + writer.MAX_GROUP])
+    for start in range(0, len(batches), group):
+        outcomes = writer.write_group(batches[start : start + group])
         failed = [o for o in outcomes if isinstance(o, Exception)]
         if failed:
             raise RuntimeError(f"a batch failed: {failed[0]!r}")
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"events": len(batches), "cpu_s": cpu, "wall_s": wall, "group": writer.MAX_GROUP}
+    events = sum(len(batch.events) for batch in batches)
+    return {"events": events, "cpu_s": cpu, "wall_s": wall, "group": group}
 
 
 # The child: this file loaded by its path (not as `bench.group_writes`, which the measured tree
@@ -80,9 +84,7 @@ print(json.dumps(module.measure_here(json.load(sys.stdin))))
 """
 
 
-def measure_child(
-    tree: Path, database_url: str, scripts: list[list[dict[str, Any]]]
-) -> dict[str, float]:
+def measure_child(tree: Path, database_url: str, work: dict[str, Any]) -> dict[str, float]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "voiceapp.settings",
@@ -95,7 +97,7 @@ def measure_child(
         [sys.executable, "-c", CHILD],
         cwd=tree,
         env=env,
-        input=json.dumps(scripts),
+        input=json.dumps(work),
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -105,19 +107,19 @@ def measure_child(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(tree: Path, kind: str, scripts: list[list[dict[str, Any]]]) -> dict[str, float]:
+def measure(tree: Path, kind: str, work: dict[str, Any]) -> dict[str, float]:
     from bench.database import postgres_database
 
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="voiceapp-group-writes-") as folder:
-            return measure_child(tree, f"sqlite:///{folder}/writes.sqlite3", scripts)
+            return measure_child(tree, f"sqlite:///{folder}/writes.sqlite3", work)
     with postgres_database() as url:
-        return measure_child(tree, url, scripts)
+        return measure_child(tree, url, work)
 
 
 HEADERS = [
-    "tree", "database", "calls x events", "batches per group", "CPU µs/event", "wall µs/event",
-    "events/s (one thread)",
+    "tree", "database", "calls x events", "events per batch", "batches per group", "CPU µs/event",
+    "wall µs/event", "events/s (one thread)",
 ]  # fmt: skip
 
 
@@ -127,6 +129,7 @@ def run(options: argparse.Namespace) -> str:
     from bench.ingestion import conversation
 
     scripts = [conversation(f"call{n}", options.events) for n in range(options.calls)]
+    work = {"scripts": scripts, "batch": options.batch, "group": options.group}
     kinds = list(options.databases)
     if "postgres" in kinds and not postgres_available():
         print("PostgreSQL at 127.0.0.1:5432 does not answer: skipping it.", flush=True)
@@ -135,22 +138,25 @@ def run(options: argparse.Namespace) -> str:
     rows = []
     for kind in kinds:
         for label, tree in trees:
-            found = measure(tree, kind, scripts)
+            found = measure(tree, kind, work)
             per_event = 1e6 / found["events"]
             rows.append(
-                [label, kind, f"{options.calls} x {options.events}", f"{found['group']:.0f}",
+                [label, kind, f"{options.calls} x {options.events}", str(options.batch),
+                 f"{found['group']:.0f}",
                  f"{found['cpu_s'] * per_event:.0f}", f"{found['wall_s'] * per_event:.0f}",
                  f"{found['events'] / found['wall_s']:.0f}"]
             )  # fmt: skip
-    return table(
-        "Relayed batches stored in groups, in-process (one event per batch)", HEADERS, rows
-    )
+    return table("Relayed batches stored in groups, in-process", HEADERS, rows)
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="The database thread's CPU per relayed event.")
     parser.add_argument("--calls", type=int, default=200, help="conversations relayed at once")
     parser.add_argument("--events", type=int, default=60, help="events per conversation")
+    parser.add_argument("--batch", type=int, default=1, help="events per batch")
+    parser.add_argument(
+        "--group", type=int, default=0, help="batches per group (default: the writer's maximum)"
+    )
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument(
         "--tree", type=Path, action="append", default=[],

@@ -103,14 +103,14 @@ def test_group_writes_bench_measures_this_checkout_and_another_tree(tmp_path: Pa
     try:
         output = run_bench(
             "bench.group_writes", "--calls", "3", "--events", "10", "--tree", str(other),
-            "--databases", "sqlite", "postgres",
+            "--batch", "5", "--group", "2", "--databases", "sqlite", "postgres",
         )  # fmt: skip
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO, check=True)
-    rows = table_rows(output, "Relayed batches stored in groups, in-process (one event per batch)")
+    rows = table_rows(output, "Relayed batches stored in groups, in-process")
     assert [row[0] for row in rows] == ["this checkout", str(other)] * (len(rows) // 2)
     assert {row[1] for row in rows} >= {"sqlite"}
-    assert all(row[2] == "3 x 10" and float(row[4]) > 0 for row in rows)
+    assert all(row[2:5] == ["3 x 10", "5", "2"] and float(row[5]) > 0 for row in rows)
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -283,3 +283,20 @@ def test_a_batch_that_reloads_mid_group_reads_what_earlier_batches_wrote(owner) 
 
     assert record_state(grouped) == record_state(alone)
     assert record_state(grouped)[0][7] is True  # the sideband saw the browser's words
+
+
+def test_a_lone_batch_runs_the_statements_of_a_group_of_one(owner) -> None:
+    alone, grouped = start(owner), start(owner)
+
+    with CaptureQueriesContext(connection) as lone:
+        record(alone, U1)
+    with CaptureQueriesContext(connection) as group:
+        services.record_batches(batches=[services.Batch(grouped.pk, U1, "browser")])
+
+    def shapes(queries: CaptureQueriesContext) -> list[str]:
+        return [re.sub(r"\d+", "N", q["sql"]) for q in queries]  # ids and times differ
+
+    table = Conversation._meta.db_table
+    assert shapes(lone) == shapes(group)
+    assert sum(q["sql"].startswith("SELECT") and table in q["sql"] for q in lone) == 1
+    assert record_state(alone) == record_state(grouped)
