@@ -208,7 +208,6 @@ MAX_REMEMBERED_EVENTS = 20_000
 MAX_KEPT_TURNS = 2_000
 
 
-@transaction.atomic
 def record_events(
     *,
     conversation_id: int,
@@ -223,19 +222,19 @@ def record_events(
     sideband (the upstream's own events, authoritative). Each turn is stored once; words the
     sideband gave are never replaced by the browser's, and a disagreement flags the conversation
     (see `conversations.reconciliation`). With a `recording` of this conversation, the batch
-    continues from it when no one else has written since, and keeps it current for the next."""
-    _check_choice("source", source, _SOURCES)
-    pending = PendingWrites()
-    result = _record(_locked(conversation_id), events, source, recording, pending)
-    pending.flush()
-    return result
+    continues from it when no one else has written since, and keeps it current for the next.
+
+    A group of one: the same transaction, lock and writes, so that a lone batch (most of them at
+    a calm rate: the writer groups only what arrives during a write) locks its row through the
+    written-out statement too, not the ORM's `select_for_update().get()` compiled per batch."""
+    return record_batches(batches=[Batch(conversation_id, events, source, recording)])[0]
 
 
 @transaction.atomic
 def record_batches(*, batches: Sequence[Batch]) -> list[RecordResult]:
-    """`record_events` for each batch, in order, in one transaction: one commit for all, and
-    their rows written together (`conversations.pending`). The conversations are locked
-    together, in id order, so two such groups never deadlock."""
+    """Each batch applied as `record_events` describes, in order, in one transaction: one commit
+    for all, and their rows written together (`conversations.pending`). The conversations are
+    locked together, in id order, so two such groups never deadlock."""
     for batch in batches:
         _check_choice("source", batch.source, _SOURCES)
     ids = sorted({batch.conversation_id for batch in batches})
@@ -302,7 +301,10 @@ def _current(
 def _reload(recording: Recording, conversation: Conversation, source: str) -> None:
     recording.source = source
     recording.turns = {t.item_id: t for t in conversation.turns.order_by("position", "id")}
-    recording.usages = {u.response_id: u for u in conversation.responses.all()}
+    # In their order within the call, without the model's default ordering, which starts with
+    # the conversation's own and so joins its table.
+    usages = conversation.responses.order_by("created_at", "id")
+    recording.usages = {u.response_id: u for u in usages}
     recording.transcript = Transcript.seeded(
         turns=[seed_state(t, source) for t in recording.turns.values()],
         usages=[UsageState(u.response_id, u.status, u.usage) for u in recording.usages.values()],
