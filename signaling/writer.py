@@ -2,9 +2,10 @@
 next transaction, one commit for all, and each caller gets its result only after that commit.
 
 One `Writer` per event loop (one per Daphne process). With SQLite one write runs at a time (it
-has one writer anyway); with PostgreSQL's pool (`conversations.db.parallel`) a few run side by
-side on the executor's threads, each grouping what arrived meanwhile. A group that fails is
-written again batch by batch, so one bad batch costs only its own caller an error.
+has one writer anyway); with PostgreSQL's pool (`conversations.db.parallel`) up to
+`SIGNALING_PARALLEL_WRITES` (1 unless set) run side by side on the executor's threads, each
+grouping what arrived meanwhile. A group that fails is written again batch by batch, so one bad
+batch costs only its own caller an error.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from conversations import db, services
 
 logger = logging.getLogger(__name__)
 
 # Batches in one transaction: bounds how long it holds the write lock and its row locks.
 MAX_GROUP = 64
-# Writes running at once with PostgreSQL's pool (well under its default 20 connections, which
-# the rest of the process needs too).
-PARALLEL_WRITES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,5 +104,6 @@ def writer() -> Writer:
     loop = asyncio.get_running_loop()
     found = _writers.get(loop)
     if found is None:
-        found = _writers[loop] = Writer(parallel=PARALLEL_WRITES if db.parallel() else 1)
+        parallel = settings.SIGNALING_PARALLEL_WRITES if db.parallel() else 1
+        found = _writers[loop] = Writer(parallel=parallel)
     return found

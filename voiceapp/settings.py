@@ -110,6 +110,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1),
             "timeout": env_int("DB_POOL_TIMEOUT", 10, minimum=1),
         }
+# Relayed transcript batches are written in groups, one transaction each (signaling/writer.py).
+# With PostgreSQL's pool several groups may be written at once: that hides a distant database's
+# round trips, but splits what arrives into smaller groups, each with its own lock, statements and
+# commit. With the database on the same machine one at a time stored the most (BENCHMARKS.md,
+# session 7: flat out 2,904 events/s with one, 2,170 with four; the same ack p99 when paced).
+SIGNALING_PARALLEL_WRITES = env_int("SIGNALING_PARALLEL_WRITES", 1, minimum=1, maximum=8)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------------------------

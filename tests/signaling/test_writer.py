@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations import services
+from conversations import db, services
 from conversations.models import Conversation
 from signaling import writer
 from tests.conversations import events as ev
@@ -125,3 +125,15 @@ async def test_a_caller_gone_before_the_commit_leaves_the_batch_stored(owner, jo
 def test_a_writer_needs_at_least_one_write_at_a_time() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         writer.Writer(parallel=0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("pooled", "expected"), [(True, 3), (False, 1)])
+async def test_the_process_writer_runs_the_configured_writes_at_once_only_where_they_can(
+    settings, monkeypatch, pooled: bool, expected: int
+) -> None:
+    """SIGNALING_PARALLEL_WRITES applies with PostgreSQL's pool; elsewhere (SQLite, one database
+    thread) one write runs at a time whatever it says."""
+    settings.SIGNALING_PARALLEL_WRITES = 3
+    monkeypatch.setattr(db, "parallel", lambda: pooled)
+    assert writer.writer()._parallel == expected
