@@ -5,12 +5,12 @@ one event per batch, as a browser relaying every data-channel event at once send
 calls at once, through what the signaling writer runs on its database thread: groups of up to
 `signaling.writer.MAX_GROUP` batches, each group one transaction (`writer.write_group`).
 `--group 1 --batch 5` is the paced load instead: five events a batch, and at 1,000 events/s
-most groups hold a single batch (its own transaction and commit). No
-sockets, no event loop, no client sharing the machine's cores: the figure is the CPU that
-storing costs per event, steadier than the end-to-end run's and comparable between two trees
-(`--tree DIR` measures another checkout, e.g. a `git worktree` of an earlier commit, in the same
-run). Each tree and database is measured in a child process of its own, which runs that tree's
-code on events this checkout made (so both store the same), and this file's `measure_here`.
+most groups hold a single batch (its own transaction and commit). No sockets, no event loop, no
+client sharing the machine's cores: the figure is the CPU that storing costs per event, steadier
+than the end-to-end run's and comparable between two trees (`--tree DIR` measures another
+checkout, e.g. a `git worktree` of an earlier commit, in the same run). Each tree and database is
+measured in a child process of its own, which runs that tree's code on events this checkout made
+(so both store the same), and this file's `measure_here`.
 
 Run: `python -m bench.group_writes [--calls 200 --events 60] [--group 1 --batch 5] [--tree DIR]`.
 """
