@@ -3,8 +3,9 @@
 The machine comes first, then each script's tables. `--quick` runs each at tiny sizes (what the
 smoke test does) to check that everything still works, not to measure.
 Each script also runs alone: `python -m bench.broker`, `python -m bench.ingestion`,
-`python -m bench.capacity`, `python -m bench.group_writes`, `python -m bench.engine_latency`,
-`python -m bench.history_at_scale` (PostgreSQL; the heaviest: it seeds 1,000,000 turns).
+`python -m bench.capacity`, `python -m bench.group_writes`, `python -m bench.upstream_client`,
+`python -m bench.engine_latency`, `python -m bench.history_at_scale` (PostgreSQL; the heaviest:
+it seeds 1,000,000 turns).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SCRIPTS: dict[str, list[str]] = {
     "ingestion": ["--sockets", "3", "--events", "20", "--max-events", "40", "--rate", "100"],
     "capacity": ["--levels", "20", "50", "--users", "5"],
     "group_writes": ["--calls", "5", "--events", "10"],
+    "upstream_client": ["--requests", "20", "--levels", "1", "4"],
     "engine_latency": ["--levels", "1", "--rounds", "1"],
     "history_at_scale": ["--conversations", "200", "--turns-per", "5", "--users", "5"],
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 # Status → (code, what the user is told). The upstream's own message may reveal account details
@@ -47,7 +48,15 @@ def bad_response(detail: str, status: int | None = None) -> UpstreamError:
     )
 
 
-def from_transport(exc: httpx.TransportError) -> UpstreamError:
-    if isinstance(exc, httpx.TimeoutException):
+def from_transport(exc: Exception) -> UpstreamError:
+    """A request that got no usable answer: too late, garbled, or none (refused, dropped).
+
+    Judged by the error aiohttp raised when there is one: httpx-aiohttp's translation names a
+    refused connection and a dropped one `ConnectTimeout`."""
+    cause = exc.__cause__
+    judged = cause if isinstance(cause, (aiohttp.ClientError, TimeoutError)) else exc
+    if isinstance(judged, aiohttp.ClientResponseError):  # not HTTP: a bad status line or header
+        return bad_response("malformed HTTP")
+    if isinstance(judged, (TimeoutError, httpx.TimeoutException)):
         return UpstreamError("upstream_timeout", "The voice service did not answer in time.")
     return UpstreamError("upstream_unreachable", "The voice service cannot be reached.")

@@ -1,11 +1,14 @@
-"""REST calls to the Realtime API through a few shared httpx clients.
+"""REST calls to the Realtime API through one shared httpx client per event loop.
 
-The clients are created lazily, once per event loop (an httpx client is bound to the loop that
-opened its connections), with explicit timeouts and connection reuse. There are `SHARDS` of them
-with `SHARD_CONNECTIONS` connections each, a request going to the least busy: httpcore's pool
-walks all its connections, for each idle one, whenever a request starts or ends (quadratic in
-the pool's size: at 200 calls in flight on one 256-connection client it was half the process's
-CPU, bench.broker), so small pools side by side cost far less than one large one.
+The client is created lazily, once per event loop (its connections belong to the loop that
+opened them), with explicit timeouts and connection reuse. Under httpx's API it runs on
+aiohttp's connection pool (httpx-aiohttp's transport, the one the official OpenAI SDK offers as
+`DefaultAioHttpClient`): the request itself is httpx's, the socket work aiohttp's C parser.
+bench.upstream_client measured why: an offer posted cost 618 us of CPU through httpcore and
+anyio, 441 through aiohttp's transport (one at a time); and httpcore's pool polls every idle
+connection at each request's start and end (30 ms of CPU per offer at 200 in flight on one pool,
+which took sixty-four small clients side by side to keep down), where aiohttp's pool takes the
+last idle connection for the host (311 us at 200 in flight).
 
 Base URL and auth style come from settings: OpenAI and the local engine take `Authorization:
 Bearer`, Azure takes `api-key` and refuses the multipart form, so for Azure `create_call` mints an
@@ -24,8 +27,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 from django.conf import settings
+from httpx_aiohttp import AiohttpTransport
 
 from upstream.errors import UpstreamError, bad_response, from_status, from_transport
 
@@ -35,25 +40,15 @@ CALL_ID_RE = re.compile(r"rtc_[A-Za-z0-9_-]{1,120}")
 MAX_ANSWER_SDP_BYTES = 64 * 1024
 MAX_JSON_BYTES = 256 * 1024
 
-# Room for issue 6's 200 calls in flight at once, with some to spare, without queueing. Small
-# pools: each request's start and end polls every idle connection of its pool (httpcore's
-# `has_expired`, a syscall each): 16 x 16 spent ~15% of the CPU at 200 offers in flight there.
-SHARDS = 64
-SHARD_CONNECTIONS = 4
+# Room for issue 6's 200 calls in flight at once, with some to spare, without queueing.
+MAX_CONNECTIONS = 256
+# Idle connections are kept this long: with fewer kept than opened, a burst of calls paid a new
+# TCP (and TLS) handshake per offer (bench.broker: 0% reuse at 200 in flight).
+KEEPALIVE_SECONDS = 60
 
-
-class _Shards:
-    """One loop's clients, with how many requests each has in flight."""
-
-    def __init__(self) -> None:
-        self.clients = [new_client() for _ in range(SHARDS)]
-        self.busy = [0] * SHARDS
-
-    def least_busy(self) -> int:
-        return self.busy.index(min(self.busy))
-
-
-_shards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shards] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -71,47 +66,44 @@ class Call:
 
 @functools.cache
 def _tls() -> ssl.SSLContext:
-    """One TLS context for every client, as httpx builds its default (certifi's roots, or
-    SSL_CERT_FILE / SSL_CERT_DIR): built per client it cost 56 ms each, 3.6 s for a loop's
-    SHARDS clients on its first request."""
+    """One TLS context for every loop's client, as httpx builds its default (certifi's roots, or
+    SSL_CERT_FILE / SSL_CERT_DIR): it takes 56 ms to build."""
     return httpx.create_ssl_context()
+
+
+def _session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=_tls()
+    )
+    # httpx keeps the cookies (it reads the response's headers); aiohttp need not as well.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def new_client() -> httpx.AsyncClient:
     """The client factory (tests replace it to inject an httpx.MockTransport)."""
     timeout = settings.REALTIME_HTTP_TIMEOUT
     return httpx.AsyncClient(
-        verify=_tls(),
+        # The session is made at the first request, inside the loop it will belong to.
+        transport=AiohttpTransport(client=_session),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
-        # Keep every connection the pool opens: with fewer kept than opened, a burst of calls
-        # paid a new TCP (and TLS) handshake per offer (bench.broker: 0% reuse at 200 in flight).
-        limits=httpx.Limits(
-            max_connections=SHARD_CONNECTIONS,
-            max_keepalive_connections=SHARD_CONNECTIONS,
-            keepalive_expiry=60,
-        ),
         follow_redirects=False,
     )
 
 
-def _loop_shards() -> _Shards:
+def client() -> httpx.AsyncClient:
+    """This loop's client."""
     loop = asyncio.get_running_loop()
-    shards = _shards.get(loop)
-    if shards is None or any(each.is_closed for each in shards.clients):
-        shards = _shards[loop] = _Shards()
-    return shards
-
-
-def clients() -> list[httpx.AsyncClient]:
-    """This loop's clients."""
-    return _loop_shards().clients
+    existing = _clients.get(loop)
+    if existing is None or existing.is_closed:
+        existing = _clients[loop] = new_client()
+    return existing
 
 
 async def close_client() -> None:
-    """Close this loop's clients (at shutdown, or between tests)."""
-    existing = _shards.pop(asyncio.get_running_loop(), None)
+    """Close this loop's client (at shutdown, or between tests)."""
+    existing = _clients.pop(asyncio.get_running_loop(), None)
     if existing is not None:
-        await asyncio.gather(*(each.aclose() for each in existing.clients))
+        await existing.aclose()
 
 
 def auth_headers(key: str) -> dict[str, str]:
@@ -123,21 +115,18 @@ def auth_headers(key: str) -> dict[str, str]:
 async def _post(path: str, *, key: str, **kwargs: Any) -> httpx.Response:
     url = f"{settings.OPENAI_BASE_URL}{path}"
     headers = auth_headers(key) | kwargs.pop("headers", {})
-    shards = _loop_shards()
-    shard = shards.least_busy()
-    shards.busy[shard] += 1
-    client = shards.clients[shard]
+    upstream = client()
     try:
-        request = client.build_request("POST", url, headers=headers, **kwargs)
-        # A multipart form (an offer) is a stream that went out part by part, each piece its own
-        # socket write through anyio: a third of the request's CPU. Read, it is one body.
+        request = upstream.build_request("POST", url, headers=headers, **kwargs)
+        # A multipart form (an offer) is a stream the transport would send part by part, a
+        # socket write each. Read, it is one body.
         request.read()
-        response = await client.send(request)
-    except httpx.TransportError as exc:
+        response = await upstream.send(request)
+    except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+        # aiohttp's own errors too: the transport passes on those it has no httpx name for (a
+        # malformed status line, say), and an upstream that fails must end in an UpstreamError.
         logger.warning("upstream transport error", extra={"path": path, "error": repr(exc)})
         raise from_transport(exc) from exc
-    finally:
-        shards.busy[shard] -= 1
     if not response.is_success:
         logger.warning(
             "upstream refused",

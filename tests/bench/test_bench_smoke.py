@@ -113,6 +113,19 @@ def test_group_writes_bench_measures_this_checkout_and_another_tree(tmp_path: Pa
     assert all(row[2:5] == ["3 x 10", "5", "2"] and float(row[5]) > 0 for row in rows)
 
 
+def test_upstream_client_bench_measures_each_transport_at_each_level() -> None:
+    output = run_bench("bench.upstream_client", "--requests", "6", "--levels", "1", "3")
+    rows = table_rows(output, "Upstream requests from Voiceapp's client, by transport")
+    offers = [row[1:3] for row in rows if row[0] == "create_call"]
+    keys = [row[1:3] for row in rows if row[0] == "create_client_secret"]
+    transports = ["aiohttp", "httpcore"]
+    assert offers == [
+        [level, t] for level in ("1", "3") for t in [*transports, "aiohttp alone (no httpx)"]
+    ]
+    assert keys == [[level, t] for level in ("1", "3") for t in transports]
+    assert all(float(row[4]) > 0 for row in rows)
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (figures.percentile(values, 50), figures.percentile(values, 99)) == (50.0, 99.0)

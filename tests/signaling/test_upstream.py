@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import pytest
 
-from tests.signaling.stub_upstream import Canned
+from tests.signaling.stub_upstream import Canned, StubUpstream
 from upstream import realtime, session_config
 from upstream.errors import UpstreamError
 
@@ -189,53 +188,53 @@ async def test_hangup_refuses_a_malformed_call_id(stub):
 
 
 @pytest.mark.asyncio
-async def test_the_clients_are_shared_within_an_event_loop(stub):
-    stub.answer("/realtime/calls", CALL_CREATED)
+async def test_requests_share_one_client_and_reuse_its_connection(settings):
+    upstream = StubUpstream(keep_alive=True)
+    await upstream.start()
+    settings.OPENAI_BASE_URL = upstream.base_url
+    upstream.answer("/realtime/calls", CALL_CREATED)
+    try:
+        first = realtime.client()
+        for _ in range(3):
+            await realtime.create_call(OFFER, config())
+        shared = realtime.client() is first
+    finally:
+        await realtime.close_client()
+        await upstream.stop()
 
-    first = realtime.clients()
-    await realtime.create_call(OFFER, config())
-    await realtime.create_call(OFFER, config())
-
-    assert [id(each) for each in realtime.clients()] == [id(each) for each in first]
-    assert len(first) == realtime.SHARDS
+    assert shared
+    assert (len(upstream.seen), upstream.connections) == (3, 1)
 
 
 @pytest.mark.asyncio
-async def test_requests_in_flight_together_go_to_different_clients(settings, monkeypatch):
-    """Small pools side by side, the least busy taking each request (httpcore's pool work per
-    request grows with the square of its size)."""
-    settings.OPENAI_BASE_URL = "http://upstream.test/v1"
-    together = 3
-    arrived: list[int] = []
-    all_in = asyncio.Event()
-    made = iter(range(realtime.SHARDS))
+async def test_calls_in_flight_together_each_get_their_answer(stub):
+    """Three offers at once over one client: each waits for its own answer, none for another's
+    connection (the pool opens one per request in flight)."""
+    stub.answer("/realtime/calls", CALL_CREATED)
 
-    def client_numbered() -> httpx.AsyncClient:
-        number = next(made)
+    answered = await asyncio.gather(*(realtime.create_call(OFFER, config()) for _ in range(3)))
 
-        async def handle(request: httpx.Request) -> httpx.Response:
-            arrived.append(number)
-            if len(arrived) == together:
-                all_in.set()
-            await all_in.wait()  # every request is in flight before any is answered
-            return httpx.Response(
-                201,
-                headers={"content-type": "application/sdp", "location": "/calls/rtc_x"},
-                content=ANSWER,
-            )
+    assert [call.call_id for call in answered] == ["rtc_abc-1_x"] * 3
+    assert stub.connections == 3
 
-        return httpx.AsyncClient(transport=httpx.MockTransport(handle))
 
-    monkeypatch.setattr(realtime, "new_client", client_numbered)
-    try:
-        answered = await asyncio.gather(
-            *(realtime.create_call(OFFER, config()) for _ in range(together))
-        )
-    finally:
-        await realtime.close_client()
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "upstream_unreachable"),  # closed without a word
+        (b"HTTP/1.1 2O1 Created\r\n\r\n", "upstream_bad_response"),  # a garbled status line
+        # cut off in the body
+        (b"HTTP/1.1 201 Created\r\ncontent-length: 99\r\n\r\nv=0", "upstream_unreachable"),
+    ],
+)
+async def test_an_upstream_that_breaks_off_or_garbles_its_answer_is_reported(stub, raw, code):
+    stub.answer("/realtime/calls", Canned(raw=raw))
 
-    assert [call.call_id for call in answered] == ["rtc_x"] * together
-    assert sorted(arrived) == [0, 1, 2]
+    with pytest.raises(UpstreamError) as caught:
+        await realtime.create_call(OFFER, config())
+
+    assert caught.value.code == code
 
 
 def test_the_browser_may_only_pick_an_offered_voice(settings):
