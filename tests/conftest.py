@@ -8,11 +8,14 @@ The cast, for every permission test:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
+from django.db import connections
 from django.test import Client
 
 from conversations.models import Conversation
@@ -114,3 +117,14 @@ def conversation_factory(owner: Any) -> ConversationFactory:
         return conversation
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_async_orm_connection(django_db_setup: Any) -> Iterator[None]:
+    """After the last test, before the test database is dropped: close the connection that
+    Django's async ORM (`asave`, `aexists`, ...) opened on asgiref's one sync thread, which no
+    request ends. Left open, it is a session PostgreSQL will not drop the database under
+    ("being accessed by other users"). The app itself never uses the async ORM (conversations.db
+    hands its work to threads that give their connections back)."""
+    yield
+    asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())

@@ -67,9 +67,10 @@ def standalone_engine() -> Iterator[Engine]:
             process.kill()
 
 
-@pytest.fixture
-def upstream_is_engine(settings: Any, standalone_engine: Engine) -> Engine:
-    return as_upstream(settings, standalone_engine)
+@pytest_asyncio.fixture
+async def upstream_is_engine(settings: Any, standalone_engine: Engine) -> AsyncIterator[Engine]:
+    yield as_upstream(settings, standalone_engine)
+    await realtime.close_client()  # in the test's loop, which ends with the test
 
 
 @pytest.fixture

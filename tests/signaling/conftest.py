@@ -13,16 +13,27 @@ from tests.signaling.stub_upstream import StubUpstream
 from upstream import realtime
 
 
-@pytest_asyncio.fixture
-async def stub(settings) -> AsyncIterator[StubUpstream]:
-    """A real HTTP server on a free port, set as the upstream for this test."""
-    server = StubUpstream()
+async def _serving(server: StubUpstream, settings) -> AsyncIterator[StubUpstream]:
     await server.start()
     settings.OPENAI_BASE_URL = server.base_url
     settings.REALTIME_API_KEY = "sk-stub-server-key"
     yield server
     await realtime.close_client()
     await server.stop()
+
+
+@pytest_asyncio.fixture
+async def stub(settings) -> AsyncIterator[StubUpstream]:
+    """A real HTTP server on a free port, set as the upstream for this test."""
+    async for server in _serving(StubUpstream(), settings):
+        yield server
+
+
+@pytest_asyncio.fixture
+async def keep_alive_stub(settings) -> AsyncIterator[StubUpstream]:
+    """The same, keeping its connections open between requests as a real upstream does."""
+    async for server in _serving(StubUpstream(keep_alive=True), settings):
+        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ spoken by eSpeak NG. PocketSphinx reliably gets "sunny" and "london" of it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
 from channels.db import database_sync_to_async
 
 from conversations.models import Conversation
@@ -15,15 +18,17 @@ from signaling import messages
 from tests.engine.client import Caller
 from tests.engine.conftest import Engine, as_upstream, spoken
 from tests.signaling.client import SignalingClient
+from upstream import realtime
 
 pytestmark = [pytest.mark.engine, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 SENTENCE = "The weather is nice and sunny in London."
 
 
-@pytest.fixture
-def upstream_is_engine(settings, engine: Engine) -> Engine:
-    return as_upstream(settings, engine)
+@pytest_asyncio.fixture
+async def upstream_is_engine(settings, engine: Engine) -> AsyncIterator[Engine]:
+    yield as_upstream(settings, engine)
+    await realtime.close_client()  # in the test's loop, which ends with the test
 
 
 @database_sync_to_async

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.signaling.stub_upstream import Canned, StubUpstream
+from tests.signaling.stub_upstream import Canned
 from upstream import realtime, session_config
 from upstream.errors import UpstreamError
 
@@ -188,34 +188,27 @@ async def test_hangup_refuses_a_malformed_call_id(stub):
 
 
 @pytest.mark.asyncio
-async def test_requests_share_one_client_and_reuse_its_connection(settings):
-    upstream = StubUpstream(keep_alive=True)
-    await upstream.start()
-    settings.OPENAI_BASE_URL = upstream.base_url
-    upstream.answer("/realtime/calls", CALL_CREATED)
-    try:
-        first = realtime.client()
-        for _ in range(3):
-            await realtime.create_call(OFFER, config())
-        shared = realtime.client() is first
-    finally:
-        await realtime.close_client()
-        await upstream.stop()
+async def test_requests_share_one_client_and_reuse_its_connection(keep_alive_stub):
+    keep_alive_stub.answer("/realtime/calls", CALL_CREATED)
 
-    assert shared
-    assert (len(upstream.seen), upstream.connections) == (3, 1)
+    first = realtime.client()
+    for _ in range(3):
+        await realtime.create_call(OFFER, config())
+
+    assert realtime.client() is first
+    assert (len(keep_alive_stub.seen), keep_alive_stub.connections) == (3, 1)
 
 
 @pytest.mark.asyncio
-async def test_calls_in_flight_together_each_get_their_answer(stub):
-    """Three offers at once over one client: each waits for its own answer, none for another's
-    connection (the pool opens one per request in flight)."""
-    stub.answer("/realtime/calls", CALL_CREATED)
+async def test_calls_in_flight_together_each_get_their_answer(keep_alive_stub):
+    """Three offers at once over one client: each gets its own connection rather than waiting
+    for another's (one after the other, they would all reuse the first), and its own answer."""
+    keep_alive_stub.answer("/realtime/calls", CALL_CREATED)
 
     answered = await asyncio.gather(*(realtime.create_call(OFFER, config()) for _ in range(3)))
 
     assert [call.call_id for call in answered] == ["rtc_abc-1_x"] * 3
-    assert stub.connections == 3
+    assert keep_alive_stub.connections == 3
 
 
 @pytest.mark.asyncio
