@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,11 +32,6 @@ LEVELS = (1, 200)
 WARM_UP = 100
 
 
-def cpu_seconds() -> float:
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    return used.ru_utime + used.ru_stime
-
-
 def setup_django(stub: servers.Server) -> None:
     """Voiceapp's settings, pointed at the stub (no database is touched)."""
     os.environ.update(servers.upstream_env(stub) | {"LOG_LEVEL": "WARNING", "DEBUG": "0"})
@@ -50,14 +44,12 @@ def setup_django(stub: servers.Server) -> None:
 def httpcore_client() -> Any:
     """httpx's default transport with Voiceapp's timeouts and pool size."""
     import httpx
-    from django.conf import settings
 
     from upstream import realtime
 
-    timeout = settings.REALTIME_HTTP_TIMEOUT
     size = realtime.MAX_CONNECTIONS
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
+        timeout=realtime.http_timeout(),
         limits=httpx.Limits(
             max_connections=size,
             max_keepalive_connections=size,
@@ -78,9 +70,9 @@ async def timed(
 
     await rounds(max(WARM_UP, level))  # connections opened, code paths loaded
     done = max(1, total // level) * level
-    cpu, wall = cpu_seconds(), time.perf_counter()
+    cpu, wall = time.process_time(), time.perf_counter()
     await rounds(total)
-    return (cpu_seconds() - cpu) / done, (time.perf_counter() - wall) / done
+    return (time.process_time() - cpu) / done, (time.perf_counter() - wall) / done
 
 
 async def through_voiceapp(

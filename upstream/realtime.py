@@ -79,13 +79,18 @@ def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
+def http_timeout() -> httpx.Timeout:
+    """REALTIME_HTTP_TIMEOUT for a whole request, at most 5 s of it to connect."""
+    timeout = settings.REALTIME_HTTP_TIMEOUT
+    return httpx.Timeout(timeout, connect=min(timeout, 5))
+
+
 def new_client() -> httpx.AsyncClient:
     """The client factory (tests replace it to inject an httpx.MockTransport)."""
-    timeout = settings.REALTIME_HTTP_TIMEOUT
     return httpx.AsyncClient(
         # The session is made at the first request, inside the loop it will belong to.
         transport=AiohttpTransport(client=_session),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5)),
+        timeout=http_timeout(),
         follow_redirects=False,
     )
 
